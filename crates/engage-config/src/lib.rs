@@ -1,0 +1,44 @@
+#![doc = r#"
+`engage.toml`: typed configuration for Engage, validated as a whole with
+`FILE:LINE:COL: key.path: message` errors, and secrets that never leak.
+
+```toml
+[store]
+url = "sqlite://engage.db"      # the default; or postgres://...
+
+[[connection]]
+name = "support"
+kind = "zendesk"
+api_token = "${ZENDESK_API_TOKEN}"   # or api_token_file = "/run/secrets/token"
+```
+
+* [`load_file`] / [`load_str`] parse the file keeping every key's position,
+  substitute `${ENV_VAR}` inside string values (`$${` is a literal `${`), and
+  validate everything against [`Schema`]s: the fixed sections
+  ([`Config::schema`]) and, for each connection, its kind's schema from
+  [`Kinds`]. Every problem is reported at once in [`ConfigErrors`]; exit with
+  [`EXIT_CONFIG`] on failure.
+* [`Secret`] prints as `[redacted]`; error messages never contain values of
+  secrets.
+* [`STARTER_CONFIG`] is the commented file `engage init` writes.
+"#]
+
+mod config;
+mod env;
+mod error;
+mod options;
+mod schema;
+mod secret;
+mod starter;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Config, ConnectionConfig, StoreConfig, load_file, load_str};
+pub use env::{Env, ProcessEnv};
+pub use error::{ConfigError, ConfigErrors, EXIT_CONFIG};
+pub use options::{OptionValue, Options};
+pub use schema::{Field, FieldType, Kinds, Schema};
+pub use secret::Secret;
+pub use starter::STARTER_CONFIG;

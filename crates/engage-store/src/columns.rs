@@ -1,0 +1,137 @@
+//! How each unified entity maps onto its table's columns: one place, used by both backends.
+
+use engage_model::{Entity, Timestamp, normalize_email};
+use rust_decimal::Decimal;
+
+/// A typed column value; the type is kept even when the value is absent so that PostgreSQL
+/// array binds know their element type.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Real(Option<f64>),
+    Bool(bool),
+    Time(Option<Timestamp>),
+    Decimal(Decimal),
+}
+
+/// The entity-specific columns of `entity`, in table order, with their values.
+pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
+    use Value::*;
+    let text = |v: &Option<String>| Text(v.clone());
+    let s = |v: &str| Text(Some(v.to_owned()));
+    match entity {
+        Entity::Identity(i) => vec![
+            ("email", text(&i.email)),
+            ("email_normalized", Text(i.email.as_deref().and_then(normalize_email))),
+            ("phone", text(&i.phone)),
+            ("name", text(&i.name)),
+            ("created_at", Time(i.created_at)),
+            ("updated_at", Time(i.updated_at)),
+        ],
+        Entity::Ticket(t) => vec![
+            ("customer_source_id", text(&t.customer_source_id)),
+            ("customer_email", text(&t.customer_email)),
+            ("subject", text(&t.subject)),
+            ("channel", text(&t.channel)),
+            ("status", text(&t.status)),
+            ("priority", text(&t.priority)),
+            ("created_at", Time(t.created_at)),
+            ("updated_at", Time(t.updated_at)),
+            ("first_reply_at", Time(t.first_reply_at)),
+            ("solved_at", Time(t.solved_at)),
+            ("first_reply_minutes", Real(t.first_reply_minutes)),
+            ("first_resolution_minutes", Real(t.first_resolution_minutes)),
+            ("full_resolution_minutes", Real(t.full_resolution_minutes)),
+            ("reopens", Int(t.reopens)),
+            ("replies", Int(t.replies)),
+            ("satisfaction", text(&t.satisfaction)),
+        ],
+        Entity::Review(r) => vec![
+            ("platform", s(&r.platform)),
+            ("location", text(&r.location)),
+            ("rating", Real(r.rating)),
+            ("source_rating", text(&r.source_rating)),
+            ("source_scale", text(&r.source_scale)),
+            ("title", text(&r.title)),
+            ("body", text(&r.body)),
+            ("language", text(&r.language)),
+            ("author", text(&r.author)),
+            ("customer_source_id", text(&r.customer_source_id)),
+            ("created_at", Time(r.created_at)),
+            ("updated_at", Time(r.updated_at)),
+            ("reply_body", text(&r.reply_body)),
+            ("reply_at", Time(r.reply_at)),
+            ("url", text(&r.url)),
+        ],
+        Entity::EmailCampaign(c) => vec![
+            ("platform", s(&c.platform)),
+            ("name", text(&c.name)),
+            ("subject", text(&c.subject)),
+            ("sent_at", Time(c.sent_at)),
+            ("recipients", Int(c.recipients)),
+            ("hard_bounces", Int(c.hard_bounces)),
+            ("soft_bounces", Int(c.soft_bounces)),
+            ("unique_opens", Int(c.unique_opens)),
+            ("unique_opens_human", Int(c.unique_opens_human)),
+            ("total_opens", Int(c.total_opens)),
+            ("unique_clickers", Int(c.unique_clickers)),
+            ("unique_clicks", Int(c.unique_clicks)),
+            ("total_clicks", Int(c.total_clicks)),
+            ("unsubscribes", Int(c.unsubscribes)),
+            ("spam_reports", Int(c.spam_reports)),
+        ],
+        Entity::EmailEvent(e) => vec![
+            ("platform", s(&e.platform)),
+            ("campaign_source_id", text(&e.campaign_source_id)),
+            ("email", text(&e.email)),
+            ("customer_source_id", text(&e.customer_source_id)),
+            ("kind", s(e.kind.as_str())),
+            ("occurred_at", Time(e.occurred_at)),
+            ("machine_open", Bool(e.machine_open)),
+            ("url", text(&e.url)),
+            ("bounce_type", text(&e.bounce_type)),
+        ],
+        Entity::SurveyResponse(r) => vec![
+            ("platform", s(&r.platform)),
+            ("survey_id", text(&r.survey_id)),
+            ("question", text(&r.question)),
+            ("kind", s(r.kind.as_str())),
+            ("score", Real(r.score)),
+            ("scale_min", Real(r.scale_min)),
+            ("scale_max", Real(r.scale_max)),
+            ("comment", text(&r.comment)),
+            ("customer_source_id", text(&r.customer_source_id)),
+            ("customer_email", text(&r.customer_email)),
+            ("answered_at", Time(r.answered_at)),
+        ],
+        Entity::Order(o) => vec![
+            ("platform", s(&o.platform)),
+            ("customer_source_id", text(&o.customer_source_id)),
+            ("customer_email", text(&o.customer_email)),
+            ("created_at", Time(o.created_at)),
+            ("updated_at", Time(o.updated_at)),
+            ("currency", text(&o.currency)),
+            ("total", Decimal(o.total)),
+            ("refunded", Decimal(o.refunded)),
+            ("item_count", Int(o.item_count)),
+            ("guest", Bool(o.guest)),
+            ("cancelled_at", Time(o.cancelled_at)),
+            ("financial_status", text(&o.financial_status)),
+        ],
+        Entity::Interaction(i) => vec![
+            ("customer_source_id", text(&i.customer_source_id)),
+            ("customer_email", text(&i.customer_email)),
+            ("channel", s(i.channel.as_str())),
+            ("kind", text(&Some(i.kind.clone()))),
+            ("occurred_at", Time(i.occurred_at)),
+            ("value", Real(i.value)),
+        ],
+    }
+}
+
+/// Formats a timestamp the way the SQLite store keeps it: fixed-width RFC 3339 in UTC with
+/// microseconds, so text order is time order and SQLite's date functions read it.
+pub(crate) fn sqlite_time(ts: &Timestamp) -> String {
+    ts.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
