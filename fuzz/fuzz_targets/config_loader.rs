@@ -22,7 +22,11 @@ static KINDS: LazyLock<Kinds> = LazyLock::new(|| {
         Schema::new(vec![
             Field::required("subdomain", FieldType::String, "Subdomain."),
             Field::required("api_token", FieldType::Secret, "Token."),
-            Field::optional("page_size", FieldType::Integer { min: 1, max: 100 }, "Page size."),
+            Field::optional(
+                "page_size",
+                FieldType::Integer { min: 1, max: 100 },
+                "Page size.",
+            ),
             Field::optional(
                 "routing",
                 FieldType::Table(Schema::new(vec![Field::required(

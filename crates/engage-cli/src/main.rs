@@ -1,1 +1,189 @@
-fn main() {}
+//! `engage`: gather customer-engagement signals into a store you own, and query them.
+//!
+//! Exit codes: see [`exit`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod commands;
+mod output;
+
+/// Exit codes of `engage`, documented in the README.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// A failure at run time: the store is unreachable, a sync failed...
+    pub const FAILURE: u8 = 1;
+    /// Bad command-line usage.
+    pub const USAGE: u8 = 2;
+    /// `engage query` refused a statement that would write.
+    pub const WRITE_REFUSED: u8 = 77;
+    /// The configuration file is invalid (EX_CONFIG).
+    pub const CONFIG: u8 = 78;
+}
+
+/// Gathers customer-engagement signals into one store and measures engagement.
+#[derive(Debug, Parser)]
+#[command(name = "engage", version, about, propagate_version = true)]
+struct Cli {
+    /// The configuration file.
+    #[arg(
+        long,
+        global = true,
+        env = "ENGAGE_CONFIG",
+        default_value = "engage.toml"
+    )]
+    config: PathBuf,
+    /// Log format on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Output format of tabular results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns, for people.
+    Table,
+    /// A JSON array of objects, for scripts.
+    Json,
+    /// CSV with a header row, for spreadsheets.
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a commented starter configuration to the --config path.
+    Init {
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the configuration file and report every problem in it.
+    Validate,
+    /// Create or upgrade the store's tables.
+    Migrate,
+    /// Run one read-only SQL statement on the store.
+    Query {
+        /// The SQL statement.
+        sql: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Show recent sync runs.
+    Status {
+        /// How many runs to show.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    ExitCode::from(code)
+}
+
+async fn run(cli: Cli) -> u8 {
+    let config = cli.config.as_path();
+    let result = match cli.command {
+        Command::Init { force } => commands::init(config, force),
+        Command::Validate => commands::validate(config),
+        Command::Migrate => commands::migrate(config).await,
+        Command::Query { sql, format } => commands::query(config, &sql, format).await,
+        Command::Status { limit, format } => commands::status(config, limit, format).await,
+    };
+    match result {
+        Ok(()) => exit::OK,
+        Err(failure) => failure.report(),
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ENGAGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Makes a relative SQLite path in the store URL relative to the configuration file's folder,
+/// so the store does not depend on where `engage` is started.
+pub fn resolve_store_url(url: &str, config_path: &Path) -> String {
+    let Some(rest) = url.strip_prefix("sqlite://") else {
+        return url.to_owned();
+    };
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, format!("?{q}")),
+        None => (rest, String::new()),
+    };
+    if path.is_empty() || path.starts_with('/') || path.starts_with(':') {
+        return url.to_owned();
+    }
+    let base = config_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    format!("sqlite://{}{query}", base.join(path).display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_sqlite_paths_follow_the_config_file() {
+        let cfg = Path::new("/etc/engage/engage.toml");
+        assert_eq!(
+            resolve_store_url("sqlite://engage.db", cfg),
+            "sqlite:///etc/engage/engage.db"
+        );
+        assert_eq!(
+            resolve_store_url("sqlite:///var/lib/e.db", cfg),
+            "sqlite:///var/lib/e.db"
+        );
+        assert_eq!(
+            resolve_store_url("sqlite://data/e.db?mode=rwc", cfg),
+            "sqlite:///etc/engage/data/e.db?mode=rwc"
+        );
+        assert_eq!(
+            resolve_store_url("sqlite://engage.db", Path::new("engage.toml")),
+            "sqlite://./engage.db"
+        );
+        assert_eq!(resolve_store_url("postgres://h/db", cfg), "postgres://h/db");
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -23,7 +23,10 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
     match entity {
         Entity::Identity(i) => vec![
             ("email", text(&i.email)),
-            ("email_normalized", Text(i.email.as_deref().and_then(normalize_email))),
+            (
+                "email_normalized",
+                Text(i.email.as_deref().and_then(normalize_email)),
+            ),
             ("phone", text(&i.phone)),
             ("name", text(&i.name)),
             ("created_at", Time(i.created_at)),

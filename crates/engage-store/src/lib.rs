@@ -14,7 +14,9 @@ use chrono::Utc;
 use engage_model::{EntityKind, Record};
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 mod columns;
 mod migrations;
@@ -53,7 +55,9 @@ pub enum StoreError {
     #[error("refused: `engage query` is read-only and this statement would change the store ({0})")]
     WriteRefused(String),
     /// A query result column has a type that cannot be shown.
-    #[error("column `{column}` has type {type_name}, which cannot be shown; cast it to text (e.g. `{column}::text`)")]
+    #[error(
+        "column `{column}` has type {type_name}, which cannot be shown; cast it to text (e.g. `{column}::text`)"
+    )]
     UnsupportedColumn {
         /// Column name.
         column: String,
@@ -157,12 +161,17 @@ impl Store {
 
     /// Opens the store at `url` without migrating it. SQLite files are created when missing.
     pub async fn connect(url: &str) -> Result<Store> {
-        let open_err = |source| StoreError::Open { url: redact_url(url), source };
+        let open_err = |source| StoreError::Open {
+            url: redact_url(url),
+            source,
+        };
         let pool = match Backend::of_url(url)? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
                     .map_err(open_err)?
                     .create_if_missing(true)
+                    .page_size(16_384)
+                    .pragma("mmap_size", "268435456")
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
@@ -215,12 +224,21 @@ impl Store {
     /// replaces the stream's previous one. Either all of it is committed or none of it.
     ///
     /// Within one page, a later record with the same kind and source id wins.
-    pub async fn commit_page(&self, connection: &str, stream: &str, page: PageWrite<'_>) -> Result<CommitStats> {
+    pub async fn commit_page(
+        &self,
+        connection: &str,
+        stream: &str,
+        page: PageWrite<'_>,
+    ) -> Result<CommitStats> {
         let groups = group_records(page.records);
         let now = Utc::now();
         let mut stats = match &self.pool {
-            Pool::Sqlite(pool) => sqlite::commit_page(pool, connection, stream, &groups, &page, now).await?,
-            Pool::Postgres(pool) => postgres::commit_page(pool, connection, stream, &groups, &page, now).await?,
+            Pool::Sqlite(pool) => {
+                sqlite::commit_page(pool, connection, stream, &groups, &page, now).await?
+            }
+            Pool::Postgres(pool) => {
+                postgres::commit_page(pool, connection, stream, &groups, &page, now).await?
+            }
         };
         let deduped: usize = groups.iter().map(|(_, recs)| recs.len()).sum();
         stats.unchanged = deduped as u64 - stats.written;
@@ -228,25 +246,33 @@ impl Store {
     }
 
     /// The last committed checkpoint of a stream.
-    pub async fn checkpoint(&self, connection: &str, stream: &str) -> Result<Option<serde_json::Value>> {
+    pub async fn checkpoint(
+        &self,
+        connection: &str,
+        stream: &str,
+    ) -> Result<Option<serde_json::Value>> {
         match &self.pool {
             Pool::Sqlite(pool) => {
-                let text: Option<String> =
-                    sqlx::query_scalar("SELECT checkpoint FROM checkpoints WHERE connection = ? AND stream = ?")
-                        .bind(connection)
-                        .bind(stream)
-                        .fetch_optional(pool)
-                        .await?;
-                text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Record(e.to_string())))
-                    .transpose()
+                let text: Option<String> = sqlx::query_scalar(
+                    "SELECT checkpoint FROM checkpoints WHERE connection = ? AND stream = ?",
+                )
+                .bind(connection)
+                .bind(stream)
+                .fetch_optional(pool)
+                .await?;
+                text.map(|t| {
+                    serde_json::from_str(&t).map_err(|e| StoreError::Record(e.to_string()))
+                })
+                .transpose()
             }
             Pool::Postgres(pool) => {
-                let value: Option<sqlx::types::Json<serde_json::Value>> =
-                    sqlx::query_scalar("SELECT checkpoint FROM checkpoints WHERE connection = $1 AND stream = $2")
-                        .bind(connection)
-                        .bind(stream)
-                        .fetch_optional(pool)
-                        .await?;
+                let value: Option<sqlx::types::Json<serde_json::Value>> = sqlx::query_scalar(
+                    "SELECT checkpoint FROM checkpoints WHERE connection = $1 AND stream = $2",
+                )
+                .bind(connection)
+                .bind(stream)
+                .fetch_optional(pool)
+                .await?;
                 Ok(value.map(|j| j.0))
             }
         }
@@ -307,7 +333,11 @@ fn group_records(records: &[Record]) -> Vec<(EntityKind, Vec<&Record>)> {
 /// bad record does not quarantine it twice.
 fn fingerprint(q: &Quarantined) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let key = q.source_id.as_deref().map(str::as_bytes).unwrap_or(q.raw.as_bytes());
+    let key = q
+        .source_id
+        .as_deref()
+        .map(str::as_bytes)
+        .unwrap_or(q.raw.as_bytes());
     for byte in key {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
@@ -358,15 +388,27 @@ mod tests {
 
     #[test]
     fn urls_lose_their_passwords() {
-        assert_eq!(redact_url("postgres://app:s3cret@db:5432/engage"), "postgres://app:[redacted]@db:5432/engage");
-        assert_eq!(redact_url("postgres://app@db/engage?password=s3cret&sslmode=disable"), "postgres://app@db/engage?password=[redacted]&sslmode=disable");
+        assert_eq!(
+            redact_url("postgres://app:s3cret@db:5432/engage"),
+            "postgres://app:[redacted]@db:5432/engage"
+        );
+        assert_eq!(
+            redact_url("postgres://app@db/engage?password=s3cret&sslmode=disable"),
+            "postgres://app@db/engage?password=[redacted]&sslmode=disable"
+        );
         assert_eq!(redact_url("sqlite://engage.db"), "sqlite://engage.db");
     }
 
     #[test]
     fn backend_from_url() {
         assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(Backend::of_url("postgresql://h/db").unwrap(), Backend::Postgres);
-        assert!(matches!(Backend::of_url("mysql://h/db"), Err(StoreError::UnsupportedUrl(_))));
+        assert_eq!(
+            Backend::of_url("postgresql://h/db").unwrap(),
+            Backend::Postgres
+        );
+        assert!(matches!(
+            Backend::of_url("mysql://h/db"),
+            Err(StoreError::UnsupportedUrl(_))
+        ));
     }
 }

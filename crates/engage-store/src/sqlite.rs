@@ -23,7 +23,8 @@ pub(crate) async fn commit_page(
     let mut stats = CommitStats::default();
     let mut tx = pool.begin().await?;
     for (kind, records) in groups {
-        let rows: Vec<Vec<(&'static str, Value)>> = records.iter().map(|r| entity_columns(&r.entity)).collect();
+        let rows: Vec<Vec<(&'static str, Value)>> =
+            records.iter().map(|r| entity_columns(&r.entity)).collect();
         let names: Vec<&str> = rows[0].iter().map(|(name, _)| *name).collect();
         let per_row = names.len() + 7;
         let chunk_rows = (MAX_PARAMS / per_row).max(1);
@@ -33,7 +34,10 @@ pub(crate) async fn commit_page(
             let mut query = sqlx::query::<Sqlite>(&sql);
             for (offset, values) in chunk.iter().enumerate() {
                 let record = records[start + offset];
-                query = query.bind(connection).bind(stream).bind(record.source_id.as_str());
+                query = query
+                    .bind(connection)
+                    .bind(stream)
+                    .bind(record.source_id.as_str());
                 for (_, value) in values {
                     query = match value {
                         Value::Text(v) => query.bind(v.clone()),
@@ -102,9 +106,15 @@ fn upsert_sql(table: &str, names: &[&str], rows: usize) -> String {
         sql.push_str(&placeholders);
     }
     let compared: Vec<&str> = names.iter().copied().chain(["raw", "deleted_at"]).collect();
-    let set: Vec<String> =
-        compared.iter().chain(&["last_seen_at"]).map(|c| format!("{c} = excluded.{c}")).collect();
-    let differs: Vec<String> = compared.iter().map(|c| format!("{table}.{c} IS NOT excluded.{c}")).collect();
+    let set: Vec<String> = compared
+        .iter()
+        .chain(&["last_seen_at"])
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    let differs: Vec<String> = compared
+        .iter()
+        .map(|c| format!("{table}.{c} IS NOT excluded.{c}"))
+        .collect();
     sql.push_str(&format!(
         " ON CONFLICT (connection, stream, source_id) DO UPDATE SET {} WHERE {}",
         set.join(", "),
