@@ -1,1 +1,281 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <task>`:
+//!
+//! - `test`: the whole suite; with a throwaway PostgreSQL cluster on 127.0.0.1 when the
+//!   `initdb`/`pg_ctl` binaries are present (`ENGAGE_REQUIRE_POSTGRES=1` makes them required).
+//! - `ci`: formatting, clippy, crate-boundary checks, `validate-examples`, then `test`.
+//! - `validate-examples`: every file in `config/` must pass `engage validate`.
+//! - `bench store`: store upsert throughput on SQLite and PostgreSQL, recorded in
+//!   `docs/BENCHMARKS.md`.
+//! - `fuzz [SECONDS]`: a short run of the config-loader fuzz target.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+mod bench;
+mod postgres;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    std::env::set_current_dir(&root)?;
+    match args.first().map(String::as_str) {
+        Some("test") => test(&args[1..]),
+        Some("ci") => ci(),
+        Some("validate-examples") => validate_examples(),
+        Some("bench") => bench::run(&args[1..]),
+        Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        _ => {
+            eprintln!("usage: cargo xtask <test|ci|validate-examples|bench store|fuzz [SECONDS]>");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Runs a command, echoing it, and fails when it fails.
+pub(crate) fn run(cmd: &mut Command) -> Result<()> {
+    eprintln!("$ {}", display(cmd));
+    let status = cmd.status().with_context(|| format!("cannot start {}", display(cmd)))?;
+    if !status.success() {
+        bail!("`{}` failed with {status}", display(cmd));
+    }
+    Ok(())
+}
+
+fn display(cmd: &Command) -> String {
+    let mut text = cmd.get_program().to_string_lossy().into_owned();
+    for arg in cmd.get_args() {
+        text.push(' ');
+        text.push_str(&arg.to_string_lossy());
+    }
+    text
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn require_postgres() -> bool {
+    std::env::var("ENGAGE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// `cargo xtask test [extra cargo test args]`.
+fn test(extra: &[String]) -> Result<()> {
+    let cluster = match postgres::Cluster::start() {
+        Ok(cluster) => Some(cluster),
+        Err(e) if require_postgres() => {
+            return Err(e.context("ENGAGE_REQUIRE_POSTGRES=1 but no PostgreSQL cluster could be started"));
+        }
+        Err(e) => {
+            eprintln!("warning: PostgreSQL tests skipped: {e:#}");
+            eprintln!("warning: install Debian's `postgresql` package to run them (CI requires them)");
+            None
+        }
+    };
+    let mut cmd = cargo();
+    cmd.args(["test", "--workspace", "--all-targets"]).args(extra).arg("--");
+    match &cluster {
+        Some(c) => {
+            cmd.env(postgres::URL_VAR, c.url());
+        }
+        None => {
+            cmd.args(["--skip", "postgres::"]);
+        }
+    }
+    let output = run_teed(&mut cmd)?;
+    let counts = count_backend_tests(&output);
+    eprintln!(
+        "store and end-to-end tests by backend: sqlite {} passed, postgres {} passed{}",
+        counts.0,
+        counts.1,
+        if cluster.is_none() { " (PostgreSQL not available: skipped)" } else { "" }
+    );
+    let totals = total_counts(&output);
+    println!("{} passed, {} failed, {} skipped", totals.0, totals.1, totals.2);
+    drop(cluster);
+    if totals.1 > 0 {
+        bail!("{} test(s) failed", totals.1);
+    }
+    if require_postgres() && counts.1 == 0 {
+        bail!("ENGAGE_REQUIRE_POSTGRES=1 but no PostgreSQL test ran");
+    }
+    Ok(())
+}
+
+/// Runs `cmd`, copying its standard output to ours, and returns that output; fails when the
+/// command fails.
+fn run_teed(cmd: &mut Command) -> Result<String> {
+    use std::io::{BufRead, BufReader, Write};
+    eprintln!("$ {}", display(cmd));
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().context("cannot start cargo")?;
+    let mut collected = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        for line in BufReader::new(stdout).lines() {
+            let line = line?;
+            println!("{line}");
+            std::io::stdout().flush().ok();
+            collected.push_str(&line);
+            collected.push('\n');
+        }
+    }
+    let status = child.wait()?;
+    if !status.success() {
+        let totals = total_counts(&collected);
+        println!("{} passed, {} failed, {} skipped", totals.0, totals.1.max(1), totals.2);
+        bail!("`{}` failed with {status}", display(cmd));
+    }
+    Ok(collected)
+}
+
+/// Passed tests whose path names a backend (`sqlite::...`, `postgres::...`).
+fn count_backend_tests(output: &str) -> (usize, usize) {
+    let passed = |backend: &str| {
+        output
+            .lines()
+            .filter(|l| l.starts_with("test ") && l.ends_with(" ok"))
+            .filter(|l| l.split_whitespace().nth(1).is_some_and(|name| name.split("::").any(|part| part == backend)))
+            .count()
+    };
+    (passed("sqlite"), passed("postgres"))
+}
+
+/// Sums the `test result:` lines: (passed, failed, ignored).
+fn total_counts(output: &str) -> (usize, usize, usize) {
+    let mut totals = (0, 0, 0);
+    for line in output.lines().filter(|l| l.starts_with("test result:")) {
+        let number_before = |word: &str| {
+            line.split(';')
+                .find(|part| part.trim_end().ends_with(word))
+                .and_then(|part| part.split_whitespace().rev().nth(1))
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0)
+        };
+        totals.0 += number_before("passed");
+        totals.1 += number_before("failed");
+        totals.2 += number_before("ignored");
+    }
+    totals
+}
+
+/// `cargo xtask ci`.
+fn ci() -> Result<()> {
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    check_boundaries()?;
+    validate_examples()?;
+    test(&[])
+}
+
+/// Crates that must not reach the database: the model, the config and (later) every connector.
+fn check_boundaries() -> Result<()> {
+    for krate in ["engage-model", "engage-config"] {
+        let out = cargo().args(["tree", "-e", "normal", "-i", "sqlx", "-p", krate]).output()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if text.lines().any(|l| l.contains("sqlx")) {
+            bail!("{krate} depends on sqlx; only engage-store may talk to the database:\n{text}");
+        }
+        eprintln!("boundary ok: {krate} does not depend on sqlx");
+    }
+    Ok(())
+}
+
+/// `cargo xtask validate-examples`: `engage validate` on every `config/*.toml`, with a
+/// placeholder for every `${VAR}` the examples name.
+fn validate_examples() -> Result<()> {
+    run(cargo().args(["build", "--quiet", "-p", "engage-cli"]))?;
+    let engage = project_root().join("target/debug/engage");
+    let mut files: Vec<PathBuf> = std::fs::read_dir("config")?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!("config/ holds no example");
+    }
+    for file in &files {
+        let text = std::fs::read_to_string(file)?;
+        let mut cmd = Command::new(&engage);
+        cmd.arg("--config").arg(file).arg("validate");
+        for var in env_vars_named(&text) {
+            if std::env::var_os(&var).is_none() {
+                cmd.env(&var, format!("placeholder-{}", var.to_lowercase()));
+            }
+        }
+        run(&mut cmd)?;
+    }
+    eprintln!("validate-examples: {} file(s) valid", files.len());
+    Ok(())
+}
+
+/// The `${VAR}` names in `text`.
+fn env_vars_named(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        rest = &rest[start + 2..];
+        if let Some(end) = rest.find('}') {
+            names.push(rest[..end].to_owned());
+            rest = &rest[end..];
+        }
+    }
+    names
+}
+
+/// `cargo xtask fuzz [SECONDS]`: builds the cargo-fuzz target with libFuzzer's coverage
+/// instrumentation (no sanitizer, so a stable toolchain suffices) and runs it from the seeds.
+fn fuzz(seconds: Option<&str>) -> Result<()> {
+    let seconds: u32 = seconds.unwrap_or("60").parse().context("SECONDS must be a number")?;
+    let flags = [
+        "--cfg fuzzing",
+        "-Cpasses=sancov-module",
+        "-Cllvm-args=-sanitizer-coverage-level=4",
+        "-Cllvm-args=-sanitizer-coverage-inline-8bit-counters",
+        "-Cllvm-args=-sanitizer-coverage-pc-table",
+        "-Cllvm-args=-sanitizer-coverage-trace-compares",
+        "-Cdebug-assertions",
+        "-Coverflow-checks",
+    ]
+    .join(" ");
+    let target = "x86_64-unknown-linux-gnu";
+    run(cargo()
+        .current_dir("fuzz")
+        .env("RUSTFLAGS", flags)
+        .args(["build", "--release", "--target", target, "--bin", "config_loader"]))?;
+    let corpus = Path::new("fuzz/corpus/config_loader");
+    std::fs::create_dir_all(corpus)?;
+    for seed in std::fs::read_dir("fuzz/seeds/config_loader")? {
+        let seed = seed?.path();
+        if let Some(name) = seed.file_name() {
+            std::fs::copy(&seed, corpus.join(name))?;
+        }
+    }
+    std::fs::create_dir_all("fuzz/artifacts")?;
+    run(Command::new(format!("fuzz/target/{target}/release/config_loader"))
+        .arg(corpus)
+        .arg(format!("-max_total_time={seconds}"))
+        .arg("-artifact_prefix=fuzz/artifacts/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_tests_by_backend_and_totals() {
+        let out = "test sqlite::commits ... ok\ntest postgres::commits ... ok\ntest postgres::x ... FAILED\n\
+                   test unit::sqlite_time ... ok\ntest result: ok. 3 passed; 1 failed; 2 ignored; 0 measured\n\
+                   test result: ok. 4 passed; 0 failed; 0 ignored; 0 measured\n";
+        assert_eq!(count_backend_tests(out), (1, 1));
+        assert_eq!(total_counts(out), (7, 1, 2));
+    }
+
+    #[test]
+    fn finds_env_vars() {
+        assert_eq!(env_vars_named("a = \"${X_1}\"\nb = \"x${Y}z\""), vec!["X_1", "Y"]);
+    }
+}

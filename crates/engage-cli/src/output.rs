@@ -136,7 +136,7 @@ mod tests {
         write_text(&mut out, &sample()).unwrap();
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "id  body              rating\n--  ----------------  ------\n1   Zażółć, \"gęślą\"  4.5\n2                    5\n(2 rows)\n"
+            "id  body             rating\n--  ---------------  ------\n1   Zażółć, \"gęślą\"  4.5\n2                    5\n(2 rows)\n"
         );
     }
 

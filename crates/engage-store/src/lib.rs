@@ -185,6 +185,10 @@ impl Store {
             }
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url).map_err(open_err)?;
+                // One direct attempt first: the pool would retry an unreachable server until
+                // its acquire timeout, and a wrong URL deserves a prompt answer.
+                let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await.map_err(open_err)?;
+                sqlx::Connection::close(probe).await.ok();
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(30))

@@ -1,0 +1,81 @@
+//! `cargo xtask bench <store>`: runs a benchmark and records its figures in
+//! `docs/BENCHMARKS.md` between `<!-- bench:NAME -->` markers.
+
+use std::process::Command;
+
+use anyhow::{Result, bail};
+
+use crate::postgres::{Cluster, URL_VAR};
+
+pub fn run(args: &[String]) -> Result<()> {
+    match args.first().map(String::as_str) {
+        Some("store") => store(),
+        _ => bail!("usage: cargo xtask bench store"),
+    }
+}
+
+fn store() -> Result<()> {
+    let cluster = Cluster::start_durable();
+    let mut cmd = crate::cargo();
+    cmd.args(["bench", "-p", "engage-store", "--bench", "store_upsert", "--", "sqlite"]);
+    match &cluster {
+        Ok(c) => {
+            cmd.arg("postgres").env(URL_VAR, c.url());
+        }
+        Err(e) => eprintln!("warning: PostgreSQL benchmark skipped: {e:#}"),
+    }
+    let output = capture(&mut cmd)?;
+    let figures: Vec<&str> = output.lines().filter(|l| l.starts_with("store/")).collect();
+    record(
+        "store",
+        "cargo xtask bench store",
+        &figures,
+        "PostgreSQL: a fresh local cluster with default durability settings (fsync on).",
+    )
+}
+
+fn capture(cmd: &mut Command) -> Result<String> {
+    eprintln!("$ {cmd:?}");
+    let out = cmd.stderr(std::process::Stdio::inherit()).output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{text}");
+    if !out.status.success() {
+        bail!("benchmark failed with {}", out.status);
+    }
+    Ok(text)
+}
+
+/// Replaces the section `name` of docs/BENCHMARKS.md with the figures just measured.
+fn record(name: &str, command: &str, figures: &[&str], note: &str) -> Result<()> {
+    let path = "docs/BENCHMARKS.md";
+    let text = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
+    let machine = machine();
+    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let body = format!(
+        "<!-- bench:{name} -->\nMeasured {date} on {machine} with `{command}`. {note}\n\n```text\n{}\n```\n<!-- /bench:{name} -->",
+        figures.join("\n")
+    );
+    let start_marker = format!("<!-- bench:{name} -->");
+    let end_marker = format!("<!-- /bench:{name} -->");
+    let updated = match (text.find(&start_marker), text.find(&end_marker)) {
+        (Some(s), Some(e)) if e > s => format!("{}{}{}", &text[..s], body, &text[e + end_marker.len()..]),
+        _ => format!("{}\n{}\n", text.trim_end(), body),
+    };
+    std::fs::write(path, updated)?;
+    eprintln!("recorded in {path}");
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let mem_gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
+        .map(|kb| kb / 1024 / 1024)
+        .unwrap_or(0);
+    format!("{cpus} cores ({model}), {mem_gib} GiB")
+}
