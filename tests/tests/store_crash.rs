@@ -2,6 +2,8 @@
 //! the store then holds exactly the pages committed before the kill with their checkpoint, and
 //! re-committing the last page changes nothing. On both backends.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -64,10 +66,14 @@ async fn killed_writer_leaves_exactly_the_committed_pages(backend: Backend) {
         let committed = checkpoint["page"].as_u64().unwrap();
         let reported = last_reported.unwrap();
         // A commit may land just before the kill without its line being printed.
-        assert!(committed == reported || committed == reported + 1, "round {round}: checkpoint {committed}, last reported {reported}");
+        assert!(
+            committed == reported || committed == reported + 1,
+            "round {round}: checkpoint {committed}, last reported {reported}"
+        );
         let count = store.count_rows("tickets").await.unwrap() as u64;
         assert_eq!(count, (committed + 1) * PAGE_SIZE, "round {round}: rows match the checkpoint");
-        let newest = query_read_only(&url, "SELECT max(source_id) AS newest FROM tickets").await.unwrap().rows;
+        let newest =
+            query_read_only(&url, "SELECT max(source_id) AS newest FROM tickets").await.unwrap().rows;
         assert_eq!(newest[0][0], serde_json::json!(format!("p{committed:05}-r{:04}", PAGE_SIZE - 1)));
 
         // Re-committing the last page with its checkpoint changes nothing.
@@ -76,7 +82,11 @@ async fn killed_writer_leaves_exactly_the_committed_pages(backend: Backend) {
             .map(|i| sample_ticket(&format!("p{committed:05}-r{i:04}"), committed as u32, 1_500))
             .collect();
         let stats = store
-            .commit_page("crash", "tickets", PageWrite { records: &records, checkpoint: Some(&checkpoint), ..Default::default() })
+            .commit_page(
+                "crash",
+                "tickets",
+                PageWrite { records: &records, checkpoint: Some(&checkpoint), ..Default::default() },
+            )
             .await
             .unwrap();
         assert_eq!((stats.written, stats.unchanged), (0, PAGE_SIZE));
@@ -93,10 +103,13 @@ async fn killed_writer_leaves_exactly_the_committed_pages(backend: Backend) {
     assert!(status.success());
     let store = Store::open(&url).await.unwrap();
     assert_eq!(store.count_rows("tickets").await.unwrap() as u64, PAGES * PAGE_SIZE);
-    let distinct = query_read_only(&url, "SELECT count(DISTINCT source_id) AS n FROM tickets").await.unwrap().rows;
+    let distinct =
+        query_read_only(&url, "SELECT count(DISTINCT source_id) AS n FROM tickets").await.unwrap().rows;
     assert_eq!(distinct[0][0], serde_json::json!(PAGES * PAGE_SIZE));
 }
 
 fn parse_committed(line: &str) -> u64 {
-    line.strip_prefix("committed ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("unexpected line `{line}`"))
+    line.strip_prefix("committed ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected line `{line}`"))
 }

@@ -50,7 +50,12 @@ fn record(name: &str, command: &str, figures: &[&str], note: &str) -> Result<()>
     let path = "docs/BENCHMARKS.md";
     let text = std::fs::read_to_string(path).unwrap_or_else(|_| "# Benchmarks\n".into());
     let machine = machine();
-    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned()).unwrap_or_default();
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
     let body = format!(
         "<!-- bench:{name} -->\nMeasured {date} on {machine} with `{command}`. {note}\n\n```text\n{}\n```\n<!-- /bench:{name} -->",
         figures.join("\n")
@@ -58,7 +63,9 @@ fn record(name: &str, command: &str, figures: &[&str], note: &str) -> Result<()>
     let start_marker = format!("<!-- bench:{name} -->");
     let end_marker = format!("<!-- /bench:{name} -->");
     let updated = match (text.find(&start_marker), text.find(&end_marker)) {
-        (Some(s), Some(e)) if e > s => format!("{}{}{}", &text[..s], body, &text[e + end_marker.len()..]),
+        (Some(s), Some(e)) if e > s => {
+            format!("{}{}{}", &text[..s], body, &text[e + end_marker.len()..])
+        }
         _ => format!("{}\n{}\n", text.trim_end(), body),
     };
     std::fs::write(path, updated)?;
@@ -70,11 +77,18 @@ fn machine() -> String {
     let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_owned()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let mem_gib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|t| t.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
+        .and_then(|t| {
+            t.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok())
+        })
         .map(|kb| kb / 1024 / 1024)
         .unwrap_or(0);
     format!("{cpus} cores ({model}), {mem_gib} GiB")

@@ -138,7 +138,9 @@ fn count_backend_tests(output: &str) -> (usize, usize) {
         output
             .lines()
             .filter(|l| l.starts_with("test ") && l.ends_with(" ok"))
-            .filter(|l| l.split_whitespace().nth(1).is_some_and(|name| name.split("::").any(|part| part == backend)))
+            .filter(|l| {
+                l.split_whitespace().nth(1).is_some_and(|name| name.split("::").any(|part| part == backend))
+            })
             .count()
     };
     (passed("sqlite"), passed("postgres"))
@@ -242,10 +244,14 @@ fn fuzz(seconds: Option<&str>) -> Result<()> {
     ]
     .join(" ");
     let target = "x86_64-unknown-linux-gnu";
-    run(cargo()
-        .current_dir("fuzz")
-        .env("RUSTFLAGS", flags)
-        .args(["build", "--release", "--target", target, "--bin", "config_loader"]))?;
+    run(cargo().current_dir("fuzz").env("RUSTFLAGS", flags).args([
+        "build",
+        "--release",
+        "--target",
+        target,
+        "--bin",
+        "config_loader",
+    ]))?;
     let corpus = Path::new("fuzz/corpus/config_loader");
     std::fs::create_dir_all(corpus)?;
     for seed in std::fs::read_dir("fuzz/seeds/config_loader")? {

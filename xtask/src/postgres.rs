@@ -21,7 +21,14 @@ pub struct Cluster {
 impl Cluster {
     /// Starts a cluster tuned for tests (`fsync` off).
     pub fn start() -> Result<Cluster> {
-        Cluster::start_with(&["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+        Cluster::start_with(&[
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
     }
 
     /// Starts a cluster with PostgreSQL's default durability, for benchmarks.
@@ -47,7 +54,17 @@ impl Cluster {
         let log = cluster.dir.join("log");
         cluster.pg(
             "initdb",
-            &["-D", &data.to_string_lossy(), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--locale=C.UTF-8"],
+            &[
+                "-D",
+                &data.to_string_lossy(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ],
         )?;
         let mut options = format!("-p {port} -k {} -c listen_addresses=127.0.0.1", cluster.dir.display());
         for pair in settings.chunks(2) {

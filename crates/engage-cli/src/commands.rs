@@ -90,26 +90,15 @@ pub fn init(config_path: &Path, force: bool) -> Outcome {
     }
     std::fs::write(config_path, STARTER_CONFIG)?;
     println!("wrote {}", config_path.display());
-    println!(
-        "next: edit it, then run `engage --config {} validate`",
-        config_path.display()
-    );
+    println!("next: edit it, then run `engage --config {} validate`", config_path.display());
     Ok(())
 }
 
 /// `engage validate`.
 pub fn validate(config_path: &Path) -> Outcome {
     let config = load(config_path)?;
-    let backend = if config.store.is_sqlite() {
-        "SQLite"
-    } else {
-        "PostgreSQL"
-    };
-    println!(
-        "{}: OK ({} connection(s), {backend} store)",
-        config_path.display(),
-        config.connections.len()
-    );
+    let backend = if config.store.is_sqlite() { "SQLite" } else { "PostgreSQL" };
+    println!("{}: OK ({} connection(s), {backend} store)", config_path.display(), config.connections.len());
     Ok(())
 }
 
@@ -122,11 +111,7 @@ pub async fn migrate(config_path: &Path) -> Outcome {
         println!("store is up to date ({})", store.backend());
     } else {
         let versions: Vec<String> = applied.iter().map(i64::to_string).collect();
-        println!(
-            "applied migration(s) {} ({})",
-            versions.join(", "),
-            store.backend()
-        );
+        println!("applied migration(s) {} ({})", versions.join(", "), store.backend());
     }
     store.close().await;
     Ok(())
@@ -145,13 +130,7 @@ pub async fn query(config_path: &Path, sql: &str, format: Format) -> Outcome {
         }
         Err(other) => return Err(other.into()),
     };
-    print_table(
-        &Table {
-            columns: result.columns,
-            rows: result.rows,
-        },
-        format,
-    )?;
+    print_table(&Table { columns: result.columns, rows: result.rows }, format)?;
     Ok(())
 }
 
@@ -176,22 +155,13 @@ pub async fn status(config_path: &Path, limit: i64, format: Format) -> Outcome {
         .iter()
         .map(|run| {
             let value = serde_json::to_value(run).unwrap_or_default();
-            columns
-                .iter()
-                .map(|c| value.get(*c).cloned().unwrap_or_default())
-                .collect()
+            columns.iter().map(|c| value.get(*c).cloned().unwrap_or_default()).collect()
         })
         .collect();
     if runs.is_empty() && format == Format::Table {
         println!("no sync runs yet");
         return Ok(());
     }
-    print_table(
-        &Table {
-            columns: columns.iter().map(|c| c.to_string()).collect(),
-            rows,
-        },
-        format,
-    )?;
+    print_table(&Table { columns: columns.iter().map(|c| c.to_string()).collect(), rows }, format)?;
     Ok(())
 }

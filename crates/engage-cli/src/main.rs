@@ -29,12 +29,7 @@ pub mod exit {
 #[command(name = "engage", version, about, propagate_version = true)]
 struct Cli {
     /// The configuration file.
-    #[arg(
-        long,
-        global = true,
-        env = "ENGAGE_CONFIG",
-        default_value = "engage.toml"
-    )]
+    #[arg(long, global = true, env = "ENGAGE_CONFIG", default_value = "engage.toml")]
     config: PathBuf,
     /// Log format on standard error.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -94,10 +89,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -126,9 +118,7 @@ async fn run(cli: Cli) -> u8 {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ENGAGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -148,10 +138,7 @@ pub fn resolve_store_url(url: &str, config_path: &Path) -> String {
     if path.is_empty() || path.starts_with('/') || path.starts_with(':') {
         return url.to_owned();
     }
-    let base = config_path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let base = config_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     format!("sqlite://{}{query}", base.join(path).display())
 }
 
@@ -162,22 +149,13 @@ mod tests {
     #[test]
     fn relative_sqlite_paths_follow_the_config_file() {
         let cfg = Path::new("/etc/engage/engage.toml");
-        assert_eq!(
-            resolve_store_url("sqlite://engage.db", cfg),
-            "sqlite:///etc/engage/engage.db"
-        );
-        assert_eq!(
-            resolve_store_url("sqlite:///var/lib/e.db", cfg),
-            "sqlite:///var/lib/e.db"
-        );
+        assert_eq!(resolve_store_url("sqlite://engage.db", cfg), "sqlite:///etc/engage/engage.db");
+        assert_eq!(resolve_store_url("sqlite:///var/lib/e.db", cfg), "sqlite:///var/lib/e.db");
         assert_eq!(
             resolve_store_url("sqlite://data/e.db?mode=rwc", cfg),
             "sqlite:///etc/engage/data/e.db?mode=rwc"
         );
-        assert_eq!(
-            resolve_store_url("sqlite://engage.db", Path::new("engage.toml")),
-            "sqlite://./engage.db"
-        );
+        assert_eq!(resolve_store_url("sqlite://engage.db", Path::new("engage.toml")), "sqlite://./engage.db");
         assert_eq!(resolve_store_url("postgres://h/db", cfg), "postgres://h/db");
     }
 

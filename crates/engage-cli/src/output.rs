@@ -41,9 +41,7 @@ fn write_text(out: &mut impl Write, table: &Table) -> std::io::Result<()> {
         .rows
         .iter()
         .map(|row| {
-            row.iter()
-                .map(|v| truncate(&cell(v).replace(['\n', '\r', '\t'], " "), MAX_WIDTH))
-                .collect()
+            row.iter().map(|v| truncate(&cell(v).replace(['\n', '\r', '\t'], " "), MAX_WIDTH)).collect()
         })
         .collect();
     let mut widths: Vec<usize> = table.columns.iter().map(|c| c.width()).collect();
@@ -66,12 +64,7 @@ fn write_text(out: &mut impl Write, table: &Table) -> std::io::Result<()> {
     for row in &cells {
         line(out, row)?;
     }
-    writeln!(
-        out,
-        "({} row{})",
-        cells.len(),
-        if cells.len() == 1 { "" } else { "s" }
-    )
+    writeln!(out, "({} row{})", cells.len(), if cells.len() == 1 { "" } else { "s" })
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -93,14 +86,7 @@ fn write_json(out: &mut impl Write, table: &Table) -> std::io::Result<()> {
     let objects: Vec<serde_json::Map<String, Value>> = table
         .rows
         .iter()
-        .map(|row| {
-            table
-                .columns
-                .iter()
-                .cloned()
-                .zip(row.iter().cloned())
-                .collect()
-        })
+        .map(|row| table.columns.iter().cloned().zip(row.iter().cloned()).collect())
         .collect();
     serde_json::to_writer_pretty(&mut *out, &objects)?;
     writeln!(out)

@@ -1,6 +1,8 @@
 //! The `engage` binary end to end: init, validate, migrate, query and status, and the exit
 //! codes they promise.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use engage_store::testing::fresh_url;
 use engage_store::{Backend, PageWrite, Store};
 use std::path::Path;
@@ -49,7 +51,11 @@ fn init_validate_migrate_status() {
 fn config_errors_are_all_reported_with_exit_78_and_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let secret_value = "pg-pass-9f8e7d6c5b4a";
-    std::fs::write(dir.path().join("url.txt"), format!("postgres://engage:{secret_value}@127.0.0.1:1/engage\n")).unwrap();
+    std::fs::write(
+        dir.path().join("url.txt"),
+        format!("postgres://engage:{secret_value}@127.0.0.1:1/engage\n"),
+    )
+    .unwrap();
     let config = r#"[store]
 url_file = "missing-url.txt"
 colour = "blue"
@@ -92,7 +98,10 @@ base_url = "${ZENDESK_URL}"
     let out = engage(dir.path(), &["status"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let text = all_output(&out);
-    assert!(text.contains("cannot open the store at postgres://engage:[redacted]@127.0.0.1:1/engage"), "{text}");
+    assert!(
+        text.contains("cannot open the store at postgres://engage:[redacted]@127.0.0.1:1/engage"),
+        "{text}"
+    );
     assert!(!text.contains(secret_value), "the secret leaked: {text}");
 }
 
@@ -103,7 +112,10 @@ fn a_missing_secret_file_is_reported() {
     let out = engage(dir.path(), &["validate"], &[]);
     assert_eq!(out.status.code(), Some(78));
     let text = all_output(&out);
-    assert!(text.starts_with("engage.toml:2:12: store.url_file: cannot read secret file `db-url.txt`"), "{text}");
+    assert!(
+        text.starts_with("engage.toml:2:12: store.url_file: cannot read secret file `db-url.txt`"),
+        "{text}"
+    );
 }
 
 fn write_config(dir: &std::path::Path, url: &str) {
@@ -114,7 +126,8 @@ fn write_config(dir: &std::path::Path, url: &str) {
 async fn query_refuses_writes(backend: Backend) {
     let (url, _db_dir) = fresh_url(backend).await;
     let store = Store::open(&url).await.unwrap();
-    let records: Vec<_> = (0..3).map(|i| engage_store::testing::sample_ticket(&format!("{i}"), 1, 200)).collect();
+    let records: Vec<_> =
+        (0..3).map(|i| engage_store::testing::sample_ticket(&format!("{i}"), 1, 200)).collect();
     store.commit_page("c", "tickets", PageWrite { records: &records, ..Default::default() }).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     write_config(dir.path(), &url);
@@ -134,7 +147,11 @@ async fn query_refuses_writes(backend: Backend) {
     let out = engage(dir.path(), &["query", "DELETE FROM tickets"], &env);
     assert_eq!(out.status.code(), Some(77));
     assert!(all_output(&out).contains("refused: `engage query` is read-only"));
-    let out = engage(dir.path(), &["query", "--format", "csv", "SELECT source_id, status FROM tickets ORDER BY source_id"], &env);
+    let out = engage(
+        dir.path(),
+        &["query", "--format", "csv", "SELECT source_id, status FROM tickets ORDER BY source_id"],
+        &env,
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "source_id,status\n0,open\n1,open\n2,open\n");
 }
 

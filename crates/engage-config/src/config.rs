@@ -6,9 +6,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use crate::walk::{Span, Unknown, Walker, backticked, child, closest, line_col};
-use crate::{
-    ConfigError, ConfigErrors, Env, Field, FieldType, Kinds, OptionValue, Options, Schema, Secret,
-};
+use crate::{ConfigError, ConfigErrors, Env, Field, FieldType, Kinds, OptionValue, Options, Schema, Secret};
 
 /// A whole, valid `engage.toml`.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,9 +103,7 @@ impl StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self {
-            url: Secret::new(Self::DEFAULT_URL),
-        }
+        Self { url: Secret::new(Self::DEFAULT_URL) }
     }
 }
 
@@ -128,10 +124,7 @@ impl Section for StoreConfig {
             return Self::default();
         };
         let u = url.expose();
-        if !["sqlite:", "postgres://", "postgresql://"]
-            .iter()
-            .any(|p| u.starts_with(p))
-        {
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|p| u.starts_with(p)) {
             check.error("url", "expected a `sqlite://...` or `postgres://...` URL");
         }
         Self { url }
@@ -160,30 +153,15 @@ impl ConnectionConfig {
     /// must not reuse these names.
     pub fn common_schema() -> Schema {
         Schema::new(vec![
-            Field::required(
-                "name",
-                FieldType::String,
-                "Unique name: 1 to 64 of a-z, 0-9, `_`, `-`.",
-            ),
+            Field::required("name", FieldType::String, "Unique name: 1 to 64 of a-z, 0-9, `_`, `-`."),
             Field::required("kind", FieldType::String, "The connector kind."),
-            Field::optional(
-                "base_url",
-                FieldType::Url,
-                "Overrides the vendor API's base URL.",
-            ),
+            Field::optional("base_url", FieldType::Url, "Overrides the vendor API's base URL."),
             Field::optional(
                 "max_requests_per_minute",
-                FieldType::Integer {
-                    min: 1,
-                    max: 100_000,
-                },
+                FieldType::Integer { min: 1, max: 100_000 },
                 "Client-side rate limit.",
             ),
-            Field::optional(
-                "enabled",
-                FieldType::Bool,
-                "Whether syncs run (default true).",
-            ),
+            Field::optional("enabled", FieldType::Bool, "Whether syncs run (default true)."),
         ])
     }
 
@@ -200,9 +178,7 @@ impl ConnectionConfig {
             name: name.unwrap_or_default(),
             kind: kind.unwrap_or_default(),
             base_url,
-            max_requests_per_minute: max
-                .and_then(|v| v.as_integer())
-                .and_then(|n| u32::try_from(n).ok()),
+            max_requests_per_minute: max.and_then(|v| v.as_integer()).and_then(|n| u32::try_from(n).ok()),
             enabled: enabled.and_then(|v| v.as_bool()).unwrap_or(true),
             options,
         }
@@ -212,11 +188,7 @@ impl ConnectionConfig {
 /// Loads and validates the configuration file at `path`.
 ///
 /// Relative `KEY_file` paths are resolved against the file's directory.
-pub fn load_file(
-    path: impl AsRef<Path>,
-    kinds: &Kinds,
-    env: &dyn Env,
-) -> Result<Config, ConfigErrors> {
+pub fn load_file(path: impl AsRef<Path>, kinds: &Kinds, env: &dyn Env) -> Result<Config, ConfigErrors> {
     let path = path.as_ref();
     let file = path.display().to_string();
     let fail = |line, col, message: String| {
@@ -247,12 +219,7 @@ pub fn load_file(
 /// Loads and validates configuration text; `file_name` is only used in
 /// error messages. Relative `KEY_file` paths are resolved against the
 /// working directory.
-pub fn load_str(
-    text: &str,
-    file_name: &str,
-    kinds: &Kinds,
-    env: &dyn Env,
-) -> Result<Config, ConfigErrors> {
+pub fn load_str(text: &str, file_name: &str, kinds: &Kinds, env: &dyn Env) -> Result<Config, ConfigErrors> {
     load(text, file_name, kinds, env, None)
 }
 
@@ -274,21 +241,10 @@ fn load(
         }
     };
     let root = doc.get_ref();
-    let mut options = w.table(
-        root,
-        &doc.span(),
-        "",
-        &[&Config::schema()],
-        Unknown::Reject,
-        &[CONNECTION],
-    );
+    let mut options = w.table(root, &doc.span(), "", &[&Config::schema()], Unknown::Reject, &[CONNECTION]);
     let store = build_section(&mut w, root, &mut options);
     let connections = connections(&mut w, root.get(CONNECTION), kinds);
-    if w.errors.is_empty() {
-        Ok(Config { store, connections })
-    } else {
-        Err(ConfigErrors::sorted(w.errors))
-    }
+    if w.errors.is_empty() { Ok(Config { store, connections }) } else { Err(ConfigErrors::sorted(w.errors)) }
 }
 
 /// Builds section `S` from the root's validated options.
@@ -301,11 +257,7 @@ fn build_section<S: Section>(w: &mut Walker<'_>, root: &DeTable<'_>, options: &m
         DeValue::Table(t) => Some((t, v.span())),
         _ => None,
     });
-    let mut check = Check {
-        walker: w,
-        table,
-        path: S::KEY,
-    };
+    let mut check = Check { walker: w, table, path: S::KEY };
     S::build(opts, &mut check)
 }
 
@@ -340,11 +292,7 @@ fn connections(
             found
         });
         // Without a known kind, its options cannot be judged: skip them.
-        let unknown = if schema.is_some() {
-            Unknown::Reject
-        } else {
-            Unknown::Ignore
-        };
+        let unknown = if schema.is_some() { Unknown::Reject } else { Unknown::Ignore };
         let schemas: Vec<&Schema> = std::iter::once(&common).chain(schema).collect();
         let options = w.table(t, &item.span(), &path, &schemas, unknown, &[]);
         if let Some(name) = options.get("name").and_then(OptionValue::as_str)
@@ -383,9 +331,7 @@ fn check_name(
 ) {
     let span = raw.span();
     let valid = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
     if !valid {
         let msg = "a connection name must be 1 to 64 characters of a-z, 0-9, `_` or `-`";
         w.error(&span, path, msg);

@@ -70,19 +70,13 @@ pub(crate) fn substitute(text: &str, env: &dyn Env) -> Result<String, SubstError
         }
     }
     out.push_str(rest);
-    if unset.is_empty() {
-        Ok(out)
-    } else {
-        Err(SubstError::Unset(unset))
-    }
+    if unset.is_empty() { Ok(out) } else { Err(SubstError::Unset(unset)) }
 }
 
 /// `[A-Za-z_][A-Za-z0-9_]*`
 fn is_var_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 

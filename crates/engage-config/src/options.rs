@@ -147,12 +147,7 @@ impl Options {
     /// meant only for deserializing into a connector's typed configuration
     /// (whose secret fields are [`Secret`]s). Never log the result.
     pub fn to_json(&self) -> Value {
-        Value::Object(
-            self.entries
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect(),
-        )
+        Value::Object(self.entries.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
     }
 
     /// Deserializes these options into a connector's typed configuration.
@@ -160,9 +155,7 @@ impl Options {
     pub fn deserialize_into<T: DeserializeOwned>(&self) -> Result<T, String> {
         serde_json::from_value(self.to_json()).map_err(|e| {
             let mut secrets = Vec::new();
-            self.entries
-                .iter()
-                .for_each(|(_, v)| v.secrets(&mut secrets));
+            self.entries.iter().for_each(|(_, v)| v.secrets(&mut secrets));
             secrets
                 .into_iter()
                 .filter(|s| !s.is_empty())
@@ -193,21 +186,13 @@ mod tests {
     use serde::Deserialize;
 
     fn sample() -> Options {
-        let nested: Options = [("depth".to_owned(), OptionValue::Integer(2))]
-            .into_iter()
-            .collect();
+        let nested: Options = [("depth".to_owned(), OptionValue::Integer(2))].into_iter().collect();
         [
             ("zeta".to_owned(), OptionValue::String("z".into())),
-            (
-                "token".to_owned(),
-                OptionValue::Secret(Secret::new("tok-123")),
-            ),
+            ("token".to_owned(), OptionValue::Secret(Secret::new("tok-123"))),
             ("ratio".to_owned(), OptionValue::Float(0.5)),
             ("on".to_owned(), OptionValue::Bool(true)),
-            (
-                "tags".to_owned(),
-                OptionValue::Array(vec![OptionValue::String("a".into())]),
-            ),
+            ("tags".to_owned(), OptionValue::Array(vec![OptionValue::String("a".into())])),
             ("nested".to_owned(), OptionValue::Table(nested)),
         ]
         .into_iter()
@@ -263,10 +248,7 @@ mod tests {
     #[test]
     fn insert_replaces_in_place_and_remove() {
         let mut o = sample();
-        assert_eq!(
-            o.insert("zeta", OptionValue::Integer(1)),
-            Some(OptionValue::String("z".into()))
-        );
+        assert_eq!(o.insert("zeta", OptionValue::Integer(1)), Some(OptionValue::String("z".into())));
         assert_eq!(o.iter().next(), Some(("zeta", &OptionValue::Integer(1))));
         assert_eq!(o.remove("on"), Some(OptionValue::Bool(true)));
         assert_eq!(o.len(), 5);

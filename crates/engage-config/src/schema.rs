@@ -39,22 +39,12 @@ pub struct Field {
 impl Field {
     /// A key that must be present.
     pub fn required(name: &'static str, ty: FieldType, doc: &'static str) -> Self {
-        Self {
-            name,
-            ty,
-            required: true,
-            doc,
-        }
+        Self { name, ty, required: true, doc }
     }
 
     /// A key that may be left out.
     pub fn optional(name: &'static str, ty: FieldType, doc: &'static str) -> Self {
-        Self {
-            name,
-            ty,
-            required: false,
-            doc,
-        }
+        Self { name, ty, required: false, doc }
     }
 }
 

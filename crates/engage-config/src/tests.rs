@@ -10,14 +10,7 @@ fn kinds() -> Kinds {
         Field::optional("key", FieldType::Secret, "Routing key."),
     ]);
     let view = Schema::new(vec![
-        Field::required(
-            "id",
-            FieldType::Integer {
-                min: 1,
-                max: i64::MAX,
-            },
-            "View id.",
-        ),
+        Field::required("id", FieldType::Integer { min: 1, max: i64::MAX }, "View id."),
         Field::optional("title", FieldType::String, "Title."),
     ]);
     Kinds::new()
@@ -27,11 +20,7 @@ fn kinds() -> Kinds {
                 Field::required("subdomain", FieldType::String, "Account subdomain."),
                 Field::required("api_token", FieldType::Secret, "API token."),
                 Field::optional("tags", FieldType::StringList, "Tags."),
-                Field::optional(
-                    "page_size",
-                    FieldType::Integer { min: 1, max: 100 },
-                    "Page size.",
-                ),
+                Field::optional("page_size", FieldType::Integer { min: 1, max: 100 }, "Page size."),
                 Field::optional("ratio", FieldType::Float, "Ratio."),
                 Field::optional("webhook", FieldType::Url, "Webhook."),
                 Field::optional("routing", FieldType::Table(routing), "Routing."),
@@ -43,10 +32,7 @@ fn kinds() -> Kinds {
 }
 
 fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
 }
 
 fn load(text: &str, env_pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
@@ -111,15 +97,9 @@ api_token_file = "missing-token.txt"
 
     let errors = result.as_ref().unwrap_err();
     let expected = [
-        format!(
-            "{file}:10:1: connection[0].enabeld: unknown key `enabeld`; did you mean `enabled`?"
-        ),
-        format!(
-            "{file}:11:27: connection[0].max_requests_per_minute: expected an integer, found a string"
-        ),
-        format!(
-            "{file}:16:13: connection[1].subdomain: environment variable `REVIEWS_SUBDOMAIN` is not set"
-        ),
+        format!("{file}:10:1: connection[0].enabeld: unknown key `enabeld`; did you mean `enabled`?"),
+        format!("{file}:11:27: connection[0].max_requests_per_minute: expected an integer, found a string"),
+        format!("{file}:16:13: connection[1].subdomain: environment variable `REVIEWS_SUBDOMAIN` is not set"),
         format!(
             "{file}:20:8: connection[2].name: duplicate connection name `support` (first defined at line 6)"
         ),
@@ -186,10 +166,7 @@ kind = "reviews"
     let pg = env(&[("PGPASS", ENV_SECRET), ("REGION", "eu")]);
     let config = load_str(&text, "engage.toml", &kinds(), &pg).unwrap();
 
-    assert_eq!(
-        config.store.url.expose(),
-        format!("postgres://engage:{ENV_SECRET}@127.0.0.1:5432/engage")
-    );
+    assert_eq!(config.store.url.expose(), format!("postgres://engage:{ENV_SECRET}@127.0.0.1:5432/engage"));
     assert!(!config.store.is_sqlite());
     let c = &config.connections[0];
     assert_eq!(c.name, "support-eu_1");
@@ -198,25 +175,9 @@ kind = "reviews"
     assert_eq!(c.max_requests_per_minute, Some(600));
     assert!(!c.enabled);
     let keys: Vec<&str> = c.options.iter().map(|(k, _)| k).collect();
-    assert_eq!(
-        keys,
-        [
-            "subdomain",
-            "api_token",
-            "tags",
-            "ratio",
-            "routing",
-            "views"
-        ]
-    );
-    assert_eq!(
-        c.options.get("api_token"),
-        Some(&OptionValue::Secret(Secret::new(FILE_SECRET)))
-    );
-    assert_eq!(
-        c.options.get("tags"),
-        Some(&OptionValue::Array(vec![string("vip"), string("eu")]))
-    );
+    assert_eq!(keys, ["subdomain", "api_token", "tags", "ratio", "routing", "views"]);
+    assert_eq!(c.options.get("api_token"), Some(&OptionValue::Secret(Secret::new(FILE_SECRET))));
+    assert_eq!(c.options.get("tags"), Some(&OptionValue::Array(vec![string("vip"), string("eu")])));
     assert_eq!(c.options.get("ratio"), Some(&OptionValue::Float(2.0)));
     assert_eq!(
         c.options.to_json().to_string(),
@@ -224,10 +185,7 @@ kind = "reviews"
             r#"{{"subdomain":"acme","api_token":"{FILE_SECRET}","tags":["vip","eu"],"ratio":2.0,"routing":{{"queue":"tier1","weight":3,"key":"{ENV_SECRET}"}},"views":[{{"id":7,"title":"Open"}},{{"id":8}}]}}"#
         )
     );
-    assert_eq!(
-        config.connection("reviews").map(|c| c.options.len()),
-        Some(0)
-    );
+    assert_eq!(config.connection("reviews").map(|c| c.options.len()), Some(0));
 
     // A connector's typed config, with `Secret` fields.
     #[derive(serde::Deserialize)]
@@ -264,10 +222,7 @@ fn defaults() {
     let config = load("[[connection]]\nname = \"r\"\nkind = \"reviews\"\n", &[]).unwrap();
     let c = &config.connections[0];
     assert!(c.enabled);
-    assert_eq!(
-        (c.base_url.as_deref(), c.max_requests_per_minute),
-        (None, None)
-    );
+    assert_eq!((c.base_url.as_deref(), c.max_requests_per_minute), (None, None));
     assert!(c.options.is_empty());
 }
 
@@ -283,20 +238,11 @@ extra = { "${KEY}" = "${SUB}", n = ["$${X}", "cost: 5$"] }
 "#;
     let o = only_options(text, &[("SUB", "acme"), ("TOKEN", "t0k"), ("KEY", "nope")]);
     assert_eq!(o.get("subdomain"), Some(&string("acme-${LITERAL}-acme")));
-    assert_eq!(
-        o.get("api_token").and_then(OptionValue::as_secret),
-        Some(&Secret::new("t0k"))
-    );
+    assert_eq!(o.get("api_token").and_then(OptionValue::as_secret), Some(&Secret::new("t0k")));
     let extra = o.get("extra").and_then(OptionValue::as_table).unwrap();
     assert_eq!(extra.get("${KEY}"), Some(&string("acme")));
     assert_eq!(extra.get("nope"), None);
-    assert_eq!(
-        extra.get("n"),
-        Some(&OptionValue::Array(vec![
-            string("${X}"),
-            string("cost: 5$")
-        ]))
-    );
+    assert_eq!(extra.get("n"), Some(&OptionValue::Array(vec![string("${X}"), string("cost: 5$")])));
 
     // An unset variable, several unset variables, a malformed reference.
     let text = r#"[[connection]]
@@ -326,11 +272,7 @@ fn secret_files() {
     let path = dir.path().join("engage.toml");
     let load_with = |extra: &str| {
         std::fs::write(&path, text(extra)).unwrap();
-        load_file(
-            &path,
-            &kinds(),
-            &env(&[("DIR", &dir.path().display().to_string())]),
-        )
+        load_file(&path, &kinds(), &env(&[("DIR", &dir.path().display().to_string())]))
     };
     let errs = |extra: &str| {
         let e = load_with(extra).unwrap_err();
@@ -341,10 +283,7 @@ fn secret_files() {
     // Relative to the config file's directory; only trailing newlines trimmed.
     let config = load_with("api_token_file = \"tok\"").unwrap();
     let token = config.connections[0].options.get("api_token");
-    assert_eq!(
-        token,
-        Some(&OptionValue::Secret(Secret::new("line1\nline2")))
-    );
+    assert_eq!(token, Some(&OptionValue::Secret(Secret::new("line1\nline2"))));
     // Env substitution in the path.
     assert!(load_with("api_token_file = \"${DIR}/tok\"").is_ok());
     // Errors show the path as written, not what the environment put in it.
@@ -432,10 +371,7 @@ kind = "crm"
          engage.toml:10:8: connection[1].kind: unknown connection kind `crm` (known kinds: `helpdesk`, `reviews`)"
     );
     let none = load_str(text, "x.toml", &Kinds::new(), &env(&[])).unwrap_err();
-    assert_eq!(
-        none.0[0].message,
-        "unknown connection kind `helpdsk`; no connection kinds are available"
-    );
+    assert_eq!(none.0[0].message, "unknown connection kind `helpdsk`; no connection kinds are available");
 }
 
 #[test]
@@ -471,10 +407,7 @@ kind = "reviews"
          engage.toml:2:9: store: expected a table, found a string"
     );
     assert_eq!(
-        errors(
-            "connection = [1, {name = \"a\", kind = \"reviews\", x = 1}]",
-            &[]
-        ),
+        errors("connection = [1, {name = \"a\", kind = \"reviews\", x = 1}]", &[]),
         "engage.toml:1:15: connection[0]: expected a table, found an integer\n\
          engage.toml:1:49: connection[1].x: unknown key `x`; expected one of `name`, `kind`, `base_url`, \
          `max_requests_per_minute`, `enabled`"
@@ -533,10 +466,7 @@ fn syntax_error_is_one_error_with_position() {
         errors(text, &[]),
         "engage.toml:5:10: (root): invalid TOML: invalid basic string, expected `\"`"
     );
-    assert_eq!(
-        errors("a = 1\na = 2\n", &[]),
-        "engage.toml:2:1: (root): invalid TOML: duplicate key"
-    );
+    assert_eq!(errors("a = 1\na = 2\n", &[]), "engage.toml:2:1: (root): invalid TOML: duplicate key");
     // Columns are characters, also for syntax errors.
     assert_eq!(
         errors("# żółw\nключ = \"значение\" x\n", &[]),
@@ -557,21 +487,11 @@ tags = ["گربه", "кот", "kot"]
     let o = only_options(text, &[]);
     assert_eq!(o.get("subdomain"), Some(&string("Zażółć gęślą jaźń")));
     let token = o.get("api_token").and_then(OptionValue::as_secret).unwrap();
-    assert_eq!(
-        token.expose().as_bytes(),
-        "Съешь же ещё этих мягких французских булок".as_bytes()
-    );
+    assert_eq!(token.expose().as_bytes(), "Съешь же ещё этих мягких французских булок".as_bytes());
     let extra = o.get("extra").and_then(OptionValue::as_table).unwrap();
     assert_eq!(extra.get("fa"), Some(&string("سلام دنیا")));
     assert_eq!(extra.get("ключ"), Some(&string("ﻼé")));
-    assert_eq!(
-        o.get("tags"),
-        Some(&OptionValue::Array(vec![
-            string("گربه"),
-            string("кот"),
-            string("kot")
-        ]))
-    );
+    assert_eq!(o.get("tags"), Some(&OptionValue::Array(vec![string("گربه"), string("кот"), string("kot")])));
 
     let text = "[[connection]]\nname = \"pl\"\nkind = \"helpdesk\"\n\
                 subdomain = \"ok\"\napi_token = \"t\"\n\
@@ -595,11 +515,7 @@ fn starter_config_loads() {
     let (head, example) = STARTER_CONFIG.split_once("# [[connection]]").unwrap();
     let example = format!("{head}# [[connection]]{example}")
         .lines()
-        .map(|l| {
-            l.strip_prefix("# ")
-                .filter(|_| !l.starts_with("# [store]"))
-                .unwrap_or(l)
-        })
+        .map(|l| l.strip_prefix("# ").filter(|_| !l.starts_with("# [store]")).unwrap_or(l))
         .skip_while(|l| !l.starts_with("[[connection]]"))
         .collect::<Vec<_>>()
         .join("\n");
@@ -611,21 +527,8 @@ fn starter_config_loads() {
                 Field::required("api_token", FieldType::Secret, "API token."),
             ]),
         )
-        .with(
-            "trustpilot",
-            Schema::new(vec![Field::required(
-                "api_key",
-                FieldType::Secret,
-                "API key.",
-            )]),
-        );
-    let errs = load_str(
-        &example,
-        "x.toml",
-        &kinds,
-        &env(&[("ZENDESK_API_TOKEN", "z")]),
-    )
-    .unwrap_err();
+        .with("trustpilot", Schema::new(vec![Field::required("api_key", FieldType::Secret, "API key.")]));
+    let errs = load_str(&example, "x.toml", &kinds, &env(&[("ZENDESK_API_TOKEN", "z")])).unwrap_err();
     assert_eq!(errs.len(), 1, "{errs}");
     assert!(errs.0[0].to_string().starts_with(
         "x.toml:13:16: connection[1].api_key_file: cannot read secret file `/run/secrets/trustpilot_api_key`"
@@ -647,20 +550,14 @@ fn load_file_errors() {
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, b"[store]\nurl = \"\xc5\x82\xff\"\n").unwrap();
     let e = load_file(&bad, &kinds(), &env(&[])).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        format!("{}:2:9: (root): the file is not valid UTF-8", bad.display())
-    );
+    assert_eq!(e.to_string(), format!("{}:2:9: (root): the file is not valid UTF-8", bad.display()));
 }
 
 #[test]
 fn process_env_is_an_env() {
     let path = std::env::var("PATH").ok();
     assert_eq!(ProcessEnv.var("PATH"), path);
-    assert_eq!(
-        ProcessEnv.var("ENGAGE_CONFIG_TEST_SURELY_UNSET_VARIABLE"),
-        None
-    );
+    assert_eq!(ProcessEnv.var("ENGAGE_CONFIG_TEST_SURELY_UNSET_VARIABLE"), None);
 }
 
 #[test]
@@ -673,10 +570,7 @@ fn errors_sort_by_line_then_column() {
         message: "m".into(),
     };
     let errs = ConfigErrors(vec![at(3, 1), at(1, 9), at(1, 2)]);
-    assert_eq!(
-        errs.to_string(),
-        "f:1:2: (root): m\nf:1:9: (root): m\nf:3:1: (root): m"
-    );
+    assert_eq!(errs.to_string(), "f:1:2: (root): m\nf:1:9: (root): m\nf:3:1: (root): m");
     assert_eq!(EXIT_CONFIG, 78);
 }
 
@@ -703,9 +597,7 @@ id = 1
     let mut count = 0;
     for (i, _) in base.char_indices() {
         let _ = load_str(&base[..i], "f", &kinds, &env);
-        for insert in [
-            "\"", "[", "]", "{", "=", "\n", "$", "ж", "\u{feff}", "[[", ".",
-        ] {
+        for insert in ["\"", "[", "]", "{", "=", "\n", "$", "ж", "\u{feff}", "[[", "."] {
             let mangled = format!("{}{insert}{}", &base[..i], &base[i..]);
             let _ = load_str(&mangled, "f", &kinds, &env);
             count += 1;
@@ -722,9 +614,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
         format!("{head}{}{}", "{a=".repeat(100_000), "}".repeat(100_000)),
     ] {
         let e = errors(&text, &[]);
-        assert!(
-            e.ends_with("(root): invalid TOML: cannot recurse further; max recursion depth met")
-        );
+        assert!(e.ends_with("(root): invalid TOML: cannot recurse further; max recursion depth met"));
     }
 }
 

@@ -37,19 +37,8 @@ pub(crate) struct Walker<'a> {
 }
 
 impl<'a> Walker<'a> {
-    pub(crate) fn new(
-        file: &'a str,
-        src: &'a str,
-        env: &'a dyn Env,
-        base_dir: Option<&'a Path>,
-    ) -> Self {
-        Self {
-            file,
-            src,
-            env,
-            base_dir,
-            errors: Vec::new(),
-        }
+    pub(crate) fn new(file: &'a str, src: &'a str, env: &'a dyn Env, base_dir: Option<&'a Path>) -> Self {
+        Self { file, src, env, base_dir, errors: Vec::new() }
     }
 
     /// Records an error at the start of `span`.
@@ -133,28 +122,17 @@ impl<'a> Walker<'a> {
     }
 
     /// Validates one value against its field type.
-    fn value(
-        &mut self,
-        v: &Spanned<DeValue<'_>>,
-        ty: &FieldType,
-        path: &str,
-    ) -> Option<OptionValue> {
+    fn value(&mut self, v: &Spanned<DeValue<'_>>, ty: &FieldType, path: &str) -> Option<OptionValue> {
         let span = v.span();
         Some(match (ty, v.get_ref()) {
-            (FieldType::String, DeValue::String(s)) => {
-                OptionValue::String(self.subst(s, &span, path)?)
-            }
+            (FieldType::String, DeValue::String(s)) => OptionValue::String(self.subst(s, &span, path)?),
             (FieldType::Secret, DeValue::String(s)) => {
                 OptionValue::Secret(Secret::new(self.subst(s, &span, path)?))
             }
             (FieldType::Url, DeValue::String(s)) => {
                 let url = self.subst(s, &span, path)?;
                 if !is_http_url(&url) {
-                    self.error(
-                        &span,
-                        path,
-                        "expected an http:// or https:// URL with a host",
-                    );
+                    self.error(&span, path, "expected an http:// or https:// URL with a host");
                     return None;
                 }
                 OptionValue::String(url)
@@ -176,9 +154,7 @@ impl<'a> Walker<'a> {
             }
             (FieldType::Bool, DeValue::Boolean(b)) => OptionValue::Bool(*b),
             (FieldType::StringList, DeValue::Array(items)) => {
-                return self.list(items, path, |w, item, p| {
-                    w.value(item, &FieldType::String, p)
-                });
+                return self.list(items, path, |w, item, p| w.value(item, &FieldType::String, p));
             }
             (FieldType::Table(schema), DeValue::Table(t)) => {
                 OptionValue::Table(self.table(t, &span, path, &[schema], Unknown::Reject, &[]))
@@ -229,9 +205,7 @@ impl<'a> Walker<'a> {
         for (i, item) in items.iter().enumerate() {
             out.push(each(self, item, &format!("{path}[{i}]")));
         }
-        out.into_iter()
-            .collect::<Option<_>>()
-            .map(OptionValue::Array)
+        out.into_iter().collect::<Option<_>>().map(OptionValue::Array)
     }
 
     /// Takes any value as it is (strings still get substitution).
@@ -337,10 +311,7 @@ fn read_secret(path: &Path) -> Result<String, String> {
 /// A table's entries in file order.
 fn sorted<'t, 'i>(
     table: &'t DeTable<'i>,
-) -> Vec<(
-    &'t Spanned<toml::de::DeString<'i>>,
-    &'t Spanned<DeValue<'i>>,
-)> {
+) -> Vec<(&'t Spanned<toml::de::DeString<'i>>, &'t Spanned<DeValue<'i>>)> {
     let mut entries: Vec<_> = table.iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
     entries
@@ -348,20 +319,9 @@ fn sorted<'t, 'i>(
 
 /// `path.key`, quoting keys that are not bare TOML keys.
 pub(crate) fn child(path: &str, key: &str) -> String {
-    let bare = !key.is_empty()
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    let key = if bare {
-        key.to_owned()
-    } else {
-        format!("\"{}\"", key.escape_debug())
-    };
-    if path.is_empty() {
-        key
-    } else {
-        format!("{path}.{key}")
-    }
+    let bare = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    let key = if bare { key.to_owned() } else { format!("\"{}\"", key.escape_debug()) };
+    if path.is_empty() { key } else { format!("{path}.{key}") }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -384,20 +344,13 @@ pub(crate) fn unknown_message(what: &str, name: &str, known: &[String]) -> Strin
     match closest(name, known) {
         Some(hint) => format!("unknown {what} `{name_shown}`; did you mean `{hint}`?"),
         None if known.is_empty() => format!("unknown {what} `{name_shown}`"),
-        None => format!(
-            "unknown {what} `{name_shown}`; expected one of {}",
-            backticked(known)
-        ),
+        None => format!("unknown {what} `{name_shown}`; expected one of {}", backticked(known)),
     }
 }
 
 /// `` `a`, `b`, `c` ``
 pub(crate) fn backticked(names: &[String]) -> String {
-    names
-        .iter()
-        .map(|n| format!("`{n}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// The known name closest to `name` by edit distance, if close enough to be a typo.
@@ -419,9 +372,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
         let mut diag = row[0];
         row[0] = i + 1;
         for (j, cb) in b.iter().enumerate() {
-            let next = (diag + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(row[j + 1] + 1);
+            let next = (diag + usize::from(ca != *cb)).min(row[j] + 1).min(row[j + 1] + 1);
             diag = row[j + 1];
             row[j + 1] = next;
         }
@@ -432,10 +383,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// Whether `s` is an `http://` or `https://` URL with a plausible host.
 fn is_http_url(s: &str) -> bool {
     let lower = s.to_ascii_lowercase();
-    let Some(rest) = ["https://", "http://"]
-        .iter()
-        .find_map(|p| lower.strip_prefix(p))
-    else {
+    let Some(rest) = ["https://", "http://"].iter().find_map(|p| lower.strip_prefix(p)) else {
         return false;
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
@@ -497,11 +445,7 @@ mod tests {
 
     #[test]
     fn hints() {
-        let known = [
-            "api_token".to_owned(),
-            "enabled".to_owned(),
-            "url".to_owned(),
-        ];
+        let known = ["api_token".to_owned(), "enabled".to_owned(), "url".to_owned()];
         assert_eq!(closest("api_tokn", &known), Some("api_token"));
         assert_eq!(closest("Enabeld", &known), Some("enabled"));
         assert_eq!(closest("uri", &known), Some("url"));
@@ -513,10 +457,7 @@ mod tests {
     #[test]
     fn key_paths() {
         assert_eq!(child("", "store"), "store");
-        assert_eq!(
-            child("connection[0]", "api_token"),
-            "connection[0].api_token"
-        );
+        assert_eq!(child("connection[0]", "api_token"), "connection[0].api_token");
         assert_eq!(child("a", "b.c"), "a.\"b.c\"");
         assert_eq!(child("a", "x\ny"), "a.\"x\\ny\"");
     }

@@ -31,17 +31,8 @@ pub struct Record {
 
 impl Record {
     /// Builds a record from its source id, raw payload and entity (not deleted).
-    pub fn new(
-        source_id: impl Into<String>,
-        raw: Box<RawValue>,
-        entity: impl Into<Entity>,
-    ) -> Self {
-        Self {
-            source_id: source_id.into(),
-            raw,
-            deleted_at: None,
-            entity: entity.into(),
-        }
+    pub fn new(source_id: impl Into<String>, raw: Box<RawValue>, entity: impl Into<Entity>) -> Self {
+        Self { source_id: source_id.into(), raw, deleted_at: None, entity: entity.into() }
     }
 
     /// Marks the record deleted at `at`.
@@ -159,16 +150,7 @@ macro_rules! entity_from {
         }
     )*};
 }
-entity_from!(
-    Identity,
-    Ticket,
-    Review,
-    EmailCampaign,
-    EmailEvent,
-    SurveyResponse,
-    Order,
-    Interaction
-);
+entity_from!(Identity, Ticket, Review, EmailCampaign, EmailEvent, SurveyResponse, Order, Interaction);
 
 /// A person as one source knows them. The store links identities that share a normalised email,
 /// a phone or a source id into one unified customer.

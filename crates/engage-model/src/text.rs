@@ -17,10 +17,7 @@ mod tests {
 
     #[test]
     fn normalises_case_and_space() {
-        assert_eq!(
-            normalize_email("  Ana.Kowalska@Example.PL "),
-            Some("ana.kowalska@example.pl".into())
-        );
+        assert_eq!(normalize_email("  Ana.Kowalska@Example.PL "), Some("ana.kowalska@example.pl".into()));
         assert_eq!(normalize_email("no-at-sign"), None);
         assert_eq!(normalize_email("@example.com"), None);
         assert_eq!(normalize_email("a@"), None);

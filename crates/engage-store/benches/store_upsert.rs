@@ -13,13 +13,11 @@ use engage_store::{Backend, PageWrite};
 const RECORDS: usize = 100_000;
 const PAGE: usize = 1_000;
 const RAW_BYTES: usize = 2_048;
+const RUNS: usize = 3;
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let backends: Vec<Backend> = if args.is_empty() {
         vec![Backend::Sqlite]
     } else {
@@ -31,41 +29,41 @@ async fn main() {
             })
             .collect()
     };
+    let batches: Vec<Vec<Record>> = [1, 2]
+        .into_iter()
+        .map(|version| {
+            (0..RECORDS)
+                .map(|i| sample_ticket(&format!("{}", 10_000_000_000u64 + i as u64), version, RAW_BYTES))
+                .collect()
+        })
+        .collect();
+    let avg_raw = batches[0].iter().map(|r| r.raw.get().len()).sum::<usize>() / RECORDS;
     for backend in backends {
-        let t = fresh_store(backend).await;
-        for (label, version) in [("insert", 1), ("update", 2)] {
-            let records: Vec<Record> = (0..RECORDS)
-                .map(|i| {
-                    sample_ticket(
-                        &format!("{}", 10_000_000_000u64 + i as u64),
-                        version,
-                        RAW_BYTES,
-                    )
-                })
-                .collect();
-            let raw_bytes: usize = records.iter().map(|r| r.raw.get().len()).sum();
-            let started = Instant::now();
-            let mut written = 0;
-            for (n, page) in records.chunks(PAGE).enumerate() {
-                let checkpoint = serde_json::json!({ "page": n });
-                let page = PageWrite {
-                    records: page,
-                    checkpoint: Some(&checkpoint),
-                    ..PageWrite::default()
-                };
-                written += t
-                    .store
-                    .commit_page("bench", "tickets", page)
-                    .await
-                    .expect("commit")
-                    .written;
+        let mut seconds = [Vec::new(), Vec::new()];
+        for _ in 0..RUNS {
+            let t = fresh_store(backend).await;
+            for (i, records) in batches.iter().enumerate() {
+                let started = Instant::now();
+                let mut written = 0;
+                for (n, page) in records.chunks(PAGE).enumerate() {
+                    let checkpoint = serde_json::json!({ "page": n });
+                    let page =
+                        PageWrite { records: page, checkpoint: Some(&checkpoint), ..PageWrite::default() };
+                    written += t.store.commit_page("bench", "tickets", page).await.expect("commit").written;
+                }
+                seconds[i].push(started.elapsed().as_secs_f64());
+                assert_eq!(written, RECORDS as u64);
             }
-            let secs = started.elapsed().as_secs_f64();
-            assert_eq!(written, RECORDS as u64);
+            t.store.close().await;
+        }
+        for (label, mut runs) in ["insert", "update"].into_iter().zip(seconds) {
+            runs.sort_by(f64::total_cmp);
+            let median = runs[runs.len() / 2];
             println!(
-                "store/{backend}/{label}: {RECORDS} records (avg raw {} B) in pages of {PAGE}: {secs:.2} s, {:.0} upserts/s",
-                raw_bytes / RECORDS,
-                RECORDS as f64 / secs
+                "store/{backend}/{label}: {RECORDS} records (avg raw {avg_raw} B), pages of {PAGE}: \
+                 median of {RUNS} runs {median:.2} s = {:.0} upserts/s (best {:.0}/s)",
+                RECORDS as f64 / median,
+                RECORDS as f64 / runs[0]
             );
         }
     }

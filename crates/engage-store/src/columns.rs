@@ -23,10 +23,7 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
     match entity {
         Entity::Identity(i) => vec![
             ("email", text(&i.email)),
-            (
-                "email_normalized",
-                Text(i.email.as_deref().and_then(normalize_email)),
-            ),
+            ("email_normalized", Text(i.email.as_deref().and_then(normalize_email))),
             ("phone", text(&i.phone)),
             ("name", text(&i.name)),
             ("created_at", Time(i.created_at)),
@@ -136,5 +133,28 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
 /// Formats a timestamp the way the SQLite store keeps it: fixed-width RFC 3339 in UTC with
 /// microseconds, so text order is time order and SQLite's date functions read it.
 pub(crate) fn sqlite_time(ts: &Timestamp) -> String {
-    ts.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        ts.year(),
+        ts.month(),
+        ts.day(),
+        ts.hour(),
+        ts.minute(),
+        ts.second(),
+        ts.timestamp_subsec_micros().min(999_999)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_time_is_fixed_width_utc() {
+        let ts = chrono::DateTime::from_timestamp(1_700_000_000, 1_500).unwrap();
+        assert_eq!(sqlite_time(&ts), "2023-11-14T22:13:20.000001Z");
+        let leap = chrono::DateTime::from_timestamp(1_700_000_000, 1_999_999_999).unwrap();
+        assert_eq!(sqlite_time(&leap), "2023-11-14T22:13:20.999999Z");
+    }
 }

@@ -161,10 +161,7 @@ impl Store {
 
     /// Opens the store at `url` without migrating it. SQLite files are created when missing.
     pub async fn connect(url: &str) -> Result<Store> {
-        let open_err = |source| StoreError::Open {
-            url: redact_url(url),
-            source,
-        };
+        let open_err = |source| StoreError::Open { url: redact_url(url), source };
         let pool = match Backend::of_url(url)? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
@@ -187,7 +184,9 @@ impl Store {
                 let options = PgConnectOptions::from_str(url).map_err(open_err)?;
                 // One direct attempt first: the pool would retry an unreachable server until
                 // its acquire timeout, and a wrong URL deserves a prompt answer.
-                let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options).await.map_err(open_err)?;
+                let probe = <sqlx::PgConnection as sqlx::Connection>::connect_with(&options)
+                    .await
+                    .map_err(open_err)?;
                 sqlx::Connection::close(probe).await.ok();
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
@@ -237,9 +236,7 @@ impl Store {
         let groups = group_records(page.records);
         let now = Utc::now();
         let mut stats = match &self.pool {
-            Pool::Sqlite(pool) => {
-                sqlite::commit_page(pool, connection, stream, &groups, &page, now).await?
-            }
+            Pool::Sqlite(pool) => sqlite::commit_page(pool, connection, stream, &groups, &page, now).await?,
             Pool::Postgres(pool) => {
                 postgres::commit_page(pool, connection, stream, &groups, &page, now).await?
             }
@@ -250,11 +247,7 @@ impl Store {
     }
 
     /// The last committed checkpoint of a stream.
-    pub async fn checkpoint(
-        &self,
-        connection: &str,
-        stream: &str,
-    ) -> Result<Option<serde_json::Value>> {
+    pub async fn checkpoint(&self, connection: &str, stream: &str) -> Result<Option<serde_json::Value>> {
         match &self.pool {
             Pool::Sqlite(pool) => {
                 let text: Option<String> = sqlx::query_scalar(
@@ -264,10 +257,8 @@ impl Store {
                 .bind(stream)
                 .fetch_optional(pool)
                 .await?;
-                text.map(|t| {
-                    serde_json::from_str(&t).map_err(|e| StoreError::Record(e.to_string()))
-                })
-                .transpose()
+                text.map(|t| serde_json::from_str(&t).map_err(|e| StoreError::Record(e.to_string())))
+                    .transpose()
             }
             Pool::Postgres(pool) => {
                 let value: Option<sqlx::types::Json<serde_json::Value>> = sqlx::query_scalar(
@@ -337,11 +328,7 @@ fn group_records(records: &[Record]) -> Vec<(EntityKind, Vec<&Record>)> {
 /// bad record does not quarantine it twice.
 fn fingerprint(q: &Quarantined) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let key = q
-        .source_id
-        .as_deref()
-        .map(str::as_bytes)
-        .unwrap_or(q.raw.as_bytes());
+    let key = q.source_id.as_deref().map(str::as_bytes).unwrap_or(q.raw.as_bytes());
     for byte in key {
         hash ^= u64::from(*byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
@@ -406,13 +393,7 @@ mod tests {
     #[test]
     fn backend_from_url() {
         assert_eq!(Backend::of_url("sqlite://x.db").unwrap(), Backend::Sqlite);
-        assert_eq!(
-            Backend::of_url("postgresql://h/db").unwrap(),
-            Backend::Postgres
-        );
-        assert!(matches!(
-            Backend::of_url("mysql://h/db"),
-            Err(StoreError::UnsupportedUrl(_))
-        ));
+        assert_eq!(Backend::of_url("postgresql://h/db").unwrap(), Backend::Postgres);
+        assert!(matches!(Backend::of_url("mysql://h/db"), Err(StoreError::UnsupportedUrl(_))));
     }
 }

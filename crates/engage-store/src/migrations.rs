@@ -6,16 +6,9 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::{Pool, Result};
 
-const SQLITE: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/sqlite/0001_initial.sql"),
-)];
-const POSTGRES: &[(i64, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../migrations/postgres/0001_initial.sql"),
-)];
+const SQLITE: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))];
+const POSTGRES: &[(i64, &str, &str)] =
+    &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = list
@@ -30,12 +23,7 @@ fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
             )
         })
         .collect::<Vec<_>>();
-    Migrator {
-        migrations: Cow::Owned(migrations),
-        ignore_missing: false,
-        locking: true,
-        no_tx: false,
-    }
+    Migrator { migrations: Cow::Owned(migrations), ignore_missing: false, locking: true, no_tx: false }
 }
 
 /// Applies the pending migrations of the pool's backend; returns the versions applied.
@@ -49,11 +37,7 @@ pub(crate) async fn apply(pool: &Pool) -> Result<Vec<i64>> {
         Pool::Sqlite(p) => migrator.run(p).await?,
         Pool::Postgres(p) => migrator.run(p).await?,
     }
-    Ok(list
-        .iter()
-        .map(|m| m.0)
-        .filter(|v| !applied.contains(v))
-        .collect())
+    Ok(list.iter().map(|m| m.0).filter(|v| !applied.contains(v)).collect())
 }
 
 async fn applied_versions_sqlite(pool: &sqlx::SqlitePool) -> Result<Vec<i64>> {
@@ -65,23 +49,14 @@ async fn applied_versions_sqlite(pool: &sqlx::SqlitePool) -> Result<Vec<i64>> {
     if exists == 0 {
         return Ok(Vec::new());
     }
-    Ok(
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await?)
 }
 
 async fn applied_versions_postgres(pool: &sqlx::PgPool) -> Result<Vec<i64>> {
-    let exists: bool = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-        .fetch_one(pool)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations') IS NOT NULL").fetch_one(pool).await?;
     if !exists {
         return Ok(Vec::new());
     }
-    Ok(
-        sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
-            .fetch_all(pool)
-            .await?,
-    )
+    Ok(sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success").fetch_all(pool).await?)
 }

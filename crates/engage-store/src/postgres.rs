@@ -60,20 +60,12 @@ impl Column {
 /// PostgreSQL text cannot hold NUL characters; they become U+FFFD (the raw payload keeps the
 /// original as a JSON escape).
 fn without_nul(text: String) -> String {
-    if text.contains('\0') {
-        text.replace('\0', "\u{FFFD}")
-    } else {
-        text
-    }
+    if text.contains('\0') { text.replace('\0', "\u{FFFD}") } else { text }
 }
 
 /// `jsonb` rejects the `\u0000` escape; it becomes `\ufffd`.
 fn jsonb_safe(raw: &str) -> String {
-    if raw.contains("\\u0000") {
-        raw.replace("\\u0000", "\\ufffd")
-    } else {
-        raw.to_owned()
-    }
+    if raw.contains("\\u0000") { raw.replace("\\u0000", "\\ufffd") } else { raw.to_owned() }
 }
 
 pub(crate) async fn commit_page(
@@ -97,10 +89,7 @@ pub(crate) async fn commit_page(
             let values = entity_columns(&record.entity);
             if columns.is_empty() {
                 names = values.iter().map(|(name, _)| *name).collect();
-                columns = values
-                    .iter()
-                    .map(|(_, v)| Column::for_value(v, n))
-                    .collect();
+                columns = values.iter().map(|(_, v)| Column::for_value(v, n)).collect();
             }
             for (column, (_, value)) in columns.iter_mut().zip(values) {
                 column.push(value);
@@ -110,11 +99,8 @@ pub(crate) async fn commit_page(
             deleted.push(record.deleted_at);
         }
         let sql = upsert_sql(kind.table(), &names, &columns);
-        let mut query = sqlx::query::<Postgres>(&sql)
-            .bind(connection)
-            .bind(stream)
-            .bind(now)
-            .bind(source_ids);
+        let mut query =
+            sqlx::query::<Postgres>(&sql).bind(connection).bind(stream).bind(now).bind(source_ids);
         for column in columns {
             query = match column {
                 Column::Text(v) => query.bind(v),
@@ -175,18 +161,12 @@ fn upsert_sql(table: &str, names: &[&str], columns: &[Column]) -> String {
     }
     arrays.push(format!("${param}::text[]"));
     arrays.push(format!("${}::timestamptz[]", param + 1));
-    let aliases: Vec<&str> = ["source_id"]
-        .into_iter()
-        .chain(names.iter().copied())
-        .chain(["raw", "deleted_at"])
-        .collect();
+    let aliases: Vec<&str> =
+        ["source_id"].into_iter().chain(names.iter().copied()).chain(["raw", "deleted_at"]).collect();
     let selected: Vec<String> = names.iter().map(|n| format!("u.{n}")).collect();
     let compared: Vec<&str> = names.iter().copied().chain(["raw", "deleted_at"]).collect();
-    let set: Vec<String> = compared
-        .iter()
-        .chain(&["last_seen_at"])
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
+    let set: Vec<String> =
+        compared.iter().chain(&["last_seen_at"]).map(|c| format!("{c} = excluded.{c}")).collect();
     let old: Vec<String> = compared.iter().map(|c| format!("{table}.{c}")).collect();
     let new: Vec<String> = compared.iter().map(|c| format!("excluded.{c}")).collect();
     format!(

@@ -28,10 +28,7 @@ pub struct QueryResult {
 
 /// Runs one user statement against the store at `url` without any possibility of writing.
 pub async fn query_read_only(url: &str, sql: &str) -> Result<QueryResult> {
-    let open_err = |source| StoreError::Open {
-        url: redact_url(url),
-        source,
-    };
+    let open_err = |source| StoreError::Open { url: redact_url(url), source };
     match Backend::of_url(url)? {
         Backend::Sqlite => {
             let options = SqliteConnectOptions::from_str(url)
@@ -39,13 +36,8 @@ pub async fn query_read_only(url: &str, sql: &str) -> Result<QueryResult> {
                 .read_only(true)
                 .create_if_missing(false)
                 .pragma("query_only", "ON");
-            let mut conn = SqliteConnection::connect_with(&options)
-                .await
-                .map_err(open_err)?;
-            let rows = sqlx::query(sql)
-                .fetch_all(&mut conn)
-                .await
-                .map_err(refusal)?;
+            let mut conn = SqliteConnection::connect_with(&options).await.map_err(open_err)?;
+            let rows = sqlx::query(sql).fetch_all(&mut conn).await.map_err(refusal)?;
             let columns = match rows.first() {
                 Some(row) => row.columns().iter().map(|c| c.name().to_owned()).collect(),
                 None => describe_columns(&mut conn, sql).await?,
@@ -56,27 +48,16 @@ pub async fn query_read_only(url: &str, sql: &str) -> Result<QueryResult> {
         }
         Backend::Postgres => {
             let options = PgConnectOptions::from_str(url).map_err(open_err)?;
-            let mut conn = PgConnection::connect_with(&options)
-                .await
-                .map_err(open_err)?;
+            let mut conn = PgConnection::connect_with(&options).await.map_err(open_err)?;
             let mut tx = conn.begin().await?;
-            sqlx::query("SET TRANSACTION READ ONLY")
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query("SET TRANSACTION READ ONLY").execute(&mut *tx).await?;
             sqlx::query("SELECT 1").execute(&mut *tx).await?;
-            let rows = sqlx::query(sql)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(refusal)?;
+            let rows = sqlx::query(sql).fetch_all(&mut *tx).await.map_err(refusal)?;
             let columns = match rows.first() {
                 Some(row) => row.columns().iter().map(|c| c.name().to_owned()).collect(),
                 None => {
                     let described = (&mut *tx).describe(sql).await.map_err(refusal)?;
-                    described
-                        .columns()
-                        .iter()
-                        .map(|c| c.name().to_owned())
-                        .collect()
+                    described.columns().iter().map(|c| c.name().to_owned()).collect()
                 }
             };
             let rows = rows.iter().map(pg_row).collect::<Result<_>>()?;
@@ -88,11 +69,7 @@ pub async fn query_read_only(url: &str, sql: &str) -> Result<QueryResult> {
 
 async fn describe_columns(conn: &mut SqliteConnection, sql: &str) -> Result<Vec<String>> {
     let described = conn.describe(sql).await.map_err(refusal)?;
-    Ok(described
-        .columns()
-        .iter()
-        .map(|c| c.name().to_owned())
-        .collect())
+    Ok(described.columns().iter().map(|c| c.name().to_owned()).collect())
 }
 
 /// Turns the database's "read-only" refusals into [`StoreError::WriteRefused`].
@@ -100,8 +77,7 @@ fn refusal(error: sqlx::Error) -> StoreError {
     if let sqlx::Error::Database(db) = &error {
         let code = db.code().unwrap_or_default();
         let message = db.message().to_owned();
-        let sqlite_readonly =
-            code == "8" || message.contains("readonly") || message.contains("query_only");
+        let sqlite_readonly = code == "8" || message.contains("readonly") || message.contains("query_only");
         if code == "25006" || sqlite_readonly {
             return StoreError::WriteRefused(message);
         }
@@ -150,9 +126,7 @@ fn pg_row(row: &PgRow) -> Result<Vec<Json>> {
                 "JSON" | "JSONB" => row.try_get::<sqlx::types::Json<Json>, _>(i)?.0,
                 "TIMESTAMPTZ" => Json::from(sqlite_time(&row.try_get::<DateTime<Utc>, _>(i)?)),
                 "TIMESTAMP" => Json::from(
-                    row.try_get::<NaiveDateTime, _>(i)?
-                        .format("%Y-%m-%dT%H:%M:%S%.6f")
-                        .to_string(),
+                    row.try_get::<NaiveDateTime, _>(i)?.format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
                 ),
                 "DATE" => Json::from(row.try_get::<NaiveDate, _>(i)?.to_string()),
                 "TEXT[]" | "VARCHAR[]" => Json::from(row.try_get::<Vec<Option<String>>, _>(i)?),

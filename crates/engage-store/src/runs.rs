@@ -166,15 +166,15 @@ impl Store {
 
     /// The most recent runs, newest first.
     pub async fn recent_runs(&self, limit: i64) -> Result<Vec<SyncRun>> {
-        const COLUMNS: &str = "run_id, connection, stream, started_at, finished_at, status, pages, records, quarantined, error";
+        const COLUMNS: &str =
+            "run_id, connection, stream, started_at, finished_at, status, pages, records, quarantined, error";
         match &self.pool {
             Pool::Sqlite(pool) => {
-                let rows = sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM sync_runs ORDER BY run_id DESC LIMIT ?"
-                ))
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
+                let rows =
+                    sqlx::query(&format!("SELECT {COLUMNS} FROM sync_runs ORDER BY run_id DESC LIMIT ?"))
+                        .bind(limit)
+                        .fetch_all(pool)
+                        .await?;
                 rows.iter()
                     .map(|row| {
                         Ok(SyncRun {
@@ -196,12 +196,11 @@ impl Store {
                     .collect()
             }
             Pool::Postgres(pool) => {
-                let rows = sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM sync_runs ORDER BY run_id DESC LIMIT $1"
-                ))
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
+                let rows =
+                    sqlx::query(&format!("SELECT {COLUMNS} FROM sync_runs ORDER BY run_id DESC LIMIT $1"))
+                        .bind(limit)
+                        .fetch_all(pool)
+                        .await?;
                 rows.iter()
                     .map(|row| {
                         Ok(SyncRun {

@@ -34,13 +34,10 @@ pub(crate) async fn commit_page(
             let mut query = sqlx::query::<Sqlite>(&sql);
             for (offset, values) in chunk.iter().enumerate() {
                 let record = records[start + offset];
-                query = query
-                    .bind(connection)
-                    .bind(stream)
-                    .bind(record.source_id.as_str());
+                query = query.bind(connection).bind(stream).bind(record.source_id.as_str());
                 for (_, value) in values {
                     query = match value {
-                        Value::Text(v) => query.bind(v.clone()),
+                        Value::Text(v) => query.bind(v.as_deref()),
                         Value::Int(v) => query.bind(*v),
                         Value::Real(v) => query.bind(*v),
                         Value::Bool(v) => query.bind(*v),
@@ -50,8 +47,8 @@ pub(crate) async fn commit_page(
                 }
                 query = query
                     .bind(record.raw.get())
-                    .bind(now_text.clone())
-                    .bind(now_text.clone())
+                    .bind(now_text.as_str())
+                    .bind(now_text.as_str())
                     .bind(record.deleted_at.as_ref().map(sqlite_time));
             }
             stats.written += query.execute(&mut *tx).await?.rows_affected();
@@ -106,15 +103,9 @@ fn upsert_sql(table: &str, names: &[&str], rows: usize) -> String {
         sql.push_str(&placeholders);
     }
     let compared: Vec<&str> = names.iter().copied().chain(["raw", "deleted_at"]).collect();
-    let set: Vec<String> = compared
-        .iter()
-        .chain(&["last_seen_at"])
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    let differs: Vec<String> = compared
-        .iter()
-        .map(|c| format!("{table}.{c} IS NOT excluded.{c}"))
-        .collect();
+    let set: Vec<String> =
+        compared.iter().chain(&["last_seen_at"]).map(|c| format!("{c} = excluded.{c}")).collect();
+    let differs: Vec<String> = compared.iter().map(|c| format!("{table}.{c} IS NOT excluded.{c}")).collect();
     sql.push_str(&format!(
         " ON CONFLICT (connection, stream, source_id) DO UPDATE SET {} WHERE {}",
         set.join(", "),

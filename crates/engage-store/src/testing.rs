@@ -32,11 +32,7 @@ pub struct TestStore {
 pub async fn fresh_store(backend: Backend) -> TestStore {
     let (url, dir) = fresh_url(backend).await;
     let store = Store::open(&url).await.expect("open test store");
-    TestStore {
-        url,
-        store,
-        _dir: dir,
-    }
+    TestStore { url, store, _dir: dir }
 }
 
 /// Creates an empty database on `backend` and returns its URL (not migrated), with the
@@ -60,15 +56,12 @@ pub async fn fresh_url(backend: Backend) -> (String, Option<tempfile::TempDir>) 
                 n,
                 chrono::Utc::now().timestamp_micros() % 1_000_000
             );
-            let mut conn = PgConnection::connect(&admin)
+            let mut conn =
+                PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL server");
+            sqlx::query(&format!("CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0"))
+                .execute(&mut conn)
                 .await
-                .expect("connect to the test PostgreSQL server");
-            sqlx::query(&format!(
-                "CREATE DATABASE {name} ENCODING 'UTF8' TEMPLATE template0"
-            ))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
+                .expect("create test database");
             conn.close().await.ok();
             (replace_database(&admin, &name), None)
         }
@@ -91,8 +84,7 @@ fn replace_database(url: &str, name: &str) -> String {
 
 /// A ticket record with a payload of about `raw_bytes` bytes, deterministic in `id` and `version`.
 pub fn sample_ticket(id: &str, version: u32, raw_bytes: usize) -> Record {
-    let created =
-        chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(version), 0).unwrap_or_default();
+    let created = chrono::DateTime::from_timestamp(1_700_000_000 + i64::from(version), 0).unwrap_or_default();
     let filler = "x".repeat(raw_bytes.saturating_sub(160));
     let raw = format!(
         r#"{{"id":"{id}","version":{version},"subject":"Ticket {id}","status":"open","via":{{"channel":"email"}},"filler":"{filler}"}}"#

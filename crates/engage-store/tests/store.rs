@@ -1,11 +1,11 @@
 //! The store suite: every test runs on SQLite and on PostgreSQL (`sqlite::*` and `postgres::*`).
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use chrono::{DateTime, Utc};
 use engage_model::*;
 use engage_store::testing::{TestStore, fresh_store, sample_ticket};
-use engage_store::{
-    Backend, PageWrite, Quarantined, RunStatus, RunSummary, StoreError, query_read_only,
-};
+use engage_store::{Backend, PageWrite, Quarantined, RunStatus, RunSummary, StoreError, query_read_only};
 use rust_decimal::Decimal;
 use serde_json::json;
 
@@ -42,129 +42,66 @@ fn at(secs: i64) -> DateTime<Utc> {
 }
 
 async fn snapshot(t: &TestStore, table: &str) -> Vec<Vec<serde_json::Value>> {
-    query_read_only(
-        &t.url,
-        &format!("SELECT * FROM {table} ORDER BY connection, stream, source_id"),
-    )
-    .await
-    .unwrap()
-    .rows
+    query_read_only(&t.url, &format!("SELECT * FROM {table} ORDER BY connection, stream, source_id"))
+        .await
+        .unwrap()
+        .rows
 }
 
 async fn commits_records_and_checkpoint_together(backend: Backend) {
     let t = fresh_store(backend).await;
-    let records: Vec<Record> = (0..250)
-        .map(|i| sample_ticket(&format!("{i}"), 1, 600))
-        .collect();
+    let records: Vec<Record> = (0..250).map(|i| sample_ticket(&format!("{i}"), 1, 600)).collect();
     let checkpoint = json!({"cursor": "abc", "page": 1});
-    let page = PageWrite {
-        records: &records,
-        checkpoint: Some(&checkpoint),
-        ..PageWrite::default()
-    };
-    let stats = t
-        .store
-        .commit_page("support", "tickets", page)
-        .await
-        .unwrap();
-    assert_eq!(
-        (stats.written, stats.unchanged, stats.quarantined),
-        (250, 0, 0)
-    );
+    let page = PageWrite { records: &records, checkpoint: Some(&checkpoint), ..PageWrite::default() };
+    let stats = t.store.commit_page("support", "tickets", page).await.unwrap();
+    assert_eq!((stats.written, stats.unchanged, stats.quarantined), (250, 0, 0));
     assert_eq!(t.store.count_rows("tickets").await.unwrap(), 250);
-    assert_eq!(
-        t.store.checkpoint("support", "tickets").await.unwrap(),
-        Some(checkpoint)
-    );
+    assert_eq!(t.store.checkpoint("support", "tickets").await.unwrap(), Some(checkpoint));
     assert_eq!(t.store.checkpoint("support", "users").await.unwrap(), None);
     // The same source ids under another stream or connection are other records.
-    let page = PageWrite {
-        records: &records[..10],
-        ..PageWrite::default()
-    };
-    t.store
-        .commit_page("support-eu", "tickets", page)
-        .await
-        .unwrap();
+    let page = PageWrite { records: &records[..10], ..PageWrite::default() };
+    t.store.commit_page("support-eu", "tickets", page).await.unwrap();
     assert_eq!(t.store.count_rows("tickets").await.unwrap(), 260);
 }
 
 async fn recommitting_a_page_changes_nothing(backend: Backend) {
     let t = fresh_store(backend).await;
-    let records: Vec<Record> = (0..100)
-        .map(|i| sample_ticket(&format!("t{i}"), 3, 900))
-        .collect();
+    let records: Vec<Record> = (0..100).map(|i| sample_ticket(&format!("t{i}"), 3, 900)).collect();
     let checkpoint = json!({"after": 100});
-    let page = PageWrite {
-        records: &records,
-        checkpoint: Some(&checkpoint),
-        ..PageWrite::default()
-    };
+    let page = PageWrite { records: &records, checkpoint: Some(&checkpoint), ..PageWrite::default() };
     t.store.commit_page("c", "tickets", page).await.unwrap();
     let before = snapshot(&t, "tickets").await;
     let before_checkpoint = snapshot_checkpoint(&t).await;
     let stats = t.store.commit_page("c", "tickets", page).await.unwrap();
     assert_eq!((stats.written, stats.unchanged), (0, 100));
     assert_eq!(snapshot(&t, "tickets").await, before);
-    assert_eq!(
-        snapshot_checkpoint(&t).await[0][0..3],
-        before_checkpoint[0][0..3]
-    );
+    assert_eq!(snapshot_checkpoint(&t).await[0][0..3], before_checkpoint[0][0..3]);
 }
 
 async fn snapshot_checkpoint(t: &TestStore) -> Vec<Vec<serde_json::Value>> {
-    query_read_only(
-        &t.url,
-        "SELECT connection, stream, checkpoint, updated_at FROM checkpoints",
-    )
-    .await
-    .unwrap()
-    .rows
+    query_read_only(&t.url, "SELECT connection, stream, checkpoint, updated_at FROM checkpoints")
+        .await
+        .unwrap()
+        .rows
 }
 
 async fn changed_records_are_updated_and_keep_first_seen(backend: Backend) {
     let t = fresh_store(backend).await;
     let v1 = [sample_ticket("42", 1, 300)];
-    t.store
-        .commit_page(
-            "c",
-            "tickets",
-            PageWrite {
-                records: &v1,
-                ..Default::default()
-            },
-        )
+    t.store.commit_page("c", "tickets", PageWrite { records: &v1, ..Default::default() }).await.unwrap();
+    let first = query_read_only(&t.url, "SELECT first_seen_at, last_seen_at, replies FROM tickets")
         .await
-        .unwrap();
-    let first = query_read_only(
-        &t.url,
-        "SELECT first_seen_at, last_seen_at, replies FROM tickets",
-    )
-    .await
-    .unwrap()
-    .rows;
+        .unwrap()
+        .rows;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     let v2 = [sample_ticket("42", 2, 300)];
-    let stats = t
-        .store
-        .commit_page(
-            "c",
-            "tickets",
-            PageWrite {
-                records: &v2,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let stats =
+        t.store.commit_page("c", "tickets", PageWrite { records: &v2, ..Default::default() }).await.unwrap();
     assert_eq!(stats.written, 1);
-    let second = query_read_only(
-        &t.url,
-        "SELECT first_seen_at, last_seen_at, replies FROM tickets",
-    )
-    .await
-    .unwrap()
-    .rows;
+    let second = query_read_only(&t.url, "SELECT first_seen_at, last_seen_at, replies FROM tickets")
+        .await
+        .unwrap()
+        .rows;
     assert_eq!(second.len(), 1);
     assert_eq!(second[0][0], first[0][0], "first_seen_at is kept");
     assert_ne!(second[0][1], first[0][1], "last_seen_at moves");
@@ -173,69 +110,32 @@ async fn changed_records_are_updated_and_keep_first_seen(backend: Backend) {
 
 async fn later_duplicate_in_a_page_wins(backend: Backend) {
     let t = fresh_store(backend).await;
-    let records = [
-        sample_ticket("7", 1, 200),
-        sample_ticket("8", 1, 200),
-        sample_ticket("7", 5, 200),
-    ];
+    let records = [sample_ticket("7", 1, 200), sample_ticket("8", 1, 200), sample_ticket("7", 5, 200)];
     let stats = t
         .store
-        .commit_page(
-            "c",
-            "tickets",
-            PageWrite {
-                records: &records,
-                ..Default::default()
-            },
-        )
+        .commit_page("c", "tickets", PageWrite { records: &records, ..Default::default() })
         .await
         .unwrap();
     assert_eq!(stats.written, 2);
-    let rows = query_read_only(
-        &t.url,
-        "SELECT source_id, replies FROM tickets ORDER BY source_id",
-    )
-    .await
-    .unwrap()
-    .rows;
-    assert_eq!(
-        rows,
-        vec![vec![json!("7"), json!(5)], vec![json!("8"), json!(1)]]
-    );
+    let rows = query_read_only(&t.url, "SELECT source_id, replies FROM tickets ORDER BY source_id")
+        .await
+        .unwrap()
+        .rows;
+    assert_eq!(rows, vec![vec![json!("7"), json!(5)], vec![json!("8"), json!(1)]]);
 }
 
 async fn deletions_are_recorded(backend: Backend) {
     let t = fresh_store(backend).await;
     let live = [sample_ticket("1", 1, 200)];
-    t.store
-        .commit_page(
-            "c",
-            "tickets",
-            PageWrite {
-                records: &live,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    t.store.commit_page("c", "tickets", PageWrite { records: &live, ..Default::default() }).await.unwrap();
     let gone = [sample_ticket("1", 1, 200).deleted(at(1_700_500_000))];
     let stats = t
         .store
-        .commit_page(
-            "c",
-            "tickets",
-            PageWrite {
-                records: &gone,
-                ..Default::default()
-            },
-        )
+        .commit_page("c", "tickets", PageWrite { records: &gone, ..Default::default() })
         .await
         .unwrap();
     assert_eq!(stats.written, 1);
-    let rows = query_read_only(&t.url, "SELECT deleted_at FROM tickets")
-        .await
-        .unwrap()
-        .rows;
+    let rows = query_read_only(&t.url, "SELECT deleted_at FROM tickets").await.unwrap().rows;
     assert_eq!(rows, vec![vec![json!("2023-11-20T17:06:40.000000Z")]]);
 }
 
@@ -249,22 +149,16 @@ async fn quarantine_keeps_reason_once(backend: Backend) {
     }];
     let good = [sample_ticket("1", 1, 200)];
     let checkpoint = json!({"n": 1});
-    let page = PageWrite {
-        records: &good,
-        quarantined: &bad,
-        checkpoint: Some(&checkpoint),
-        run_id: Some(run),
-    };
+    let page =
+        PageWrite { records: &good, quarantined: &bad, checkpoint: Some(&checkpoint), run_id: Some(run) };
     let stats = t.store.commit_page("c", "tickets", page).await.unwrap();
     assert_eq!((stats.written, stats.quarantined), (1, 1));
     t.store.commit_page("c", "tickets", page).await.unwrap();
-    let rows = query_read_only(
-        &t.url,
-        "SELECT connection, stream, source_id, raw, reason, run_id FROM quarantine",
-    )
-    .await
-    .unwrap()
-    .rows;
+    let rows =
+        query_read_only(&t.url, "SELECT connection, stream, source_id, raw, reason, run_id FROM quarantine")
+            .await
+            .unwrap()
+            .rows;
     assert_eq!(
         rows,
         vec![vec![
@@ -384,24 +278,12 @@ async fn every_entity_kind_lands_in_its_table(backend: Backend) {
     let records = one_of_each();
     let stats = t
         .store
-        .commit_page(
-            "mixed",
-            "all",
-            PageWrite {
-                records: &records,
-                ..Default::default()
-            },
-        )
+        .commit_page("mixed", "all", PageWrite { records: &records, ..Default::default() })
         .await
         .unwrap();
     assert_eq!(stats.written, 8);
     for kind in EntityKind::ALL {
-        assert_eq!(
-            t.store.count_rows(kind.table()).await.unwrap(),
-            1,
-            "{}",
-            kind.table()
-        );
+        assert_eq!(t.store.count_rows(kind.table()).await.unwrap(), 1, "{}", kind.table());
     }
     let q = |sql: &'static str| {
         let url = t.url.clone();
@@ -409,34 +291,16 @@ async fn every_entity_kind_lands_in_its_table(backend: Backend) {
     };
     assert_eq!(
         q("SELECT email, email_normalized, name FROM identities").await,
-        vec![vec![
-            json!(" Ana@Example.PL "),
-            json!("ana@example.pl"),
-            json!("Ana")
-        ]]
+        vec![vec![json!(" Ana@Example.PL "), json!("ana@example.pl"), json!("Ana")]]
     );
-    assert_eq!(
-        q("SELECT rating, source_rating FROM reviews").await,
-        vec![vec![json!(4.0), json!("FOUR")]]
-    );
+    assert_eq!(q("SELECT rating, source_rating FROM reviews").await, vec![vec![json!(4.0), json!("FOUR")]]);
     assert_eq!(
         q("SELECT recipients, unique_opens, unique_clickers FROM email_campaigns").await,
         vec![vec![json!(1000), json!(420), json!(null)]]
     );
     let machine = q("SELECT kind, machine_open, occurred_at FROM email_events").await;
-    let machine_open = if backend == Backend::Sqlite {
-        json!(1)
-    } else {
-        json!(true)
-    };
-    assert_eq!(
-        machine,
-        vec![vec![
-            json!("open"),
-            machine_open,
-            json!("2023-11-14T22:13:20.000000Z")
-        ]]
-    );
+    let machine_open = if backend == Backend::Sqlite { json!(1) } else { json!(true) };
+    assert_eq!(machine, vec![vec![json!("open"), machine_open, json!("2023-11-14T22:13:20.000000Z")]]);
     assert_eq!(
         q("SELECT kind, score, scale_max FROM survey_responses").await,
         vec![vec![json!("nps"), json!(9.0), json!(10.0)]]
@@ -449,10 +313,7 @@ async fn every_entity_kind_lands_in_its_table(backend: Backend) {
         q("SELECT channel, kind, value FROM interactions").await,
         vec![vec![json!("shop"), json!("order"), json!(123.45)]]
     );
-    assert_eq!(
-        as_json(&q("SELECT raw FROM reviews").await[0][0]),
-        json!({"id": "r1"})
-    );
+    assert_eq!(as_json(&q("SELECT raw FROM reviews").await[0][0]), json!({"id": "r1"}));
 }
 
 /// The raw payload as JSON: PostgreSQL returns `jsonb` as JSON, SQLite returns the text.
@@ -469,9 +330,7 @@ async fn tables_have_the_documented_columns(backend: Backend) {
     let base_tail = ["raw", "first_seen_at", "last_seen_at", "deleted_at"];
     for record in one_of_each() {
         let table = record.kind().table();
-        let result = query_read_only(&t.url, &format!("SELECT * FROM {table} LIMIT 0"))
-            .await
-            .unwrap();
+        let result = query_read_only(&t.url, &format!("SELECT * FROM {table} LIMIT 0")).await.unwrap();
         let mut expected: Vec<String> = base_head.iter().map(|s| s.to_string()).collect();
         let entity: Vec<String> = serde_json::to_value(&record.entity)
             .unwrap()
@@ -495,16 +354,10 @@ async fn text_round_trips_byte_for_byte(backend: Backend) {
     let t = fresh_store(backend).await;
     let texts = [
         ("pl", "Zażółć gęślą jaźń — obsługa była świetna!"),
-        (
-            "ru",
-            "Съешь же ещё этих мягких французских булок, да выпей чаю.",
-        ),
+        ("ru", "Съешь же ещё этих мягких французских булок, да выпей чаю."),
         ("fa", "خدمات عالی بود؛ از پشتیبانی سریع شما سپاسگزارم."),
         ("hr", "Đurđa je brzo riješila problem, hvala! Čćžšđ"),
-        (
-            "sl",
-            "Storitev je bila odlična, še posebej hitri odzivi. Čšž",
-        ),
+        ("sl", "Storitev je bila odlična, še posebej hitri odzivi. Čšž"),
     ];
     let records: Vec<Record> = texts
         .iter()
@@ -524,33 +377,20 @@ async fn text_round_trips_byte_for_byte(backend: Backend) {
         })
         .collect();
     t.store
-        .commit_page(
-            "reviews",
-            "reviews",
-            PageWrite {
-                records: &records,
-                ..Default::default()
-            },
-        )
+        .commit_page("reviews", "reviews", PageWrite { records: &records, ..Default::default() })
         .await
         .unwrap();
-    let rows = query_read_only(
-        &t.url,
-        "SELECT source_id, body, author, raw FROM reviews ORDER BY source_id",
-    )
-    .await
-    .unwrap()
-    .rows;
+    let rows = query_read_only(&t.url, "SELECT source_id, body, author, raw FROM reviews ORDER BY source_id")
+        .await
+        .unwrap()
+        .rows;
     let mut expected: Vec<_> = texts.to_vec();
     expected.sort();
     assert_eq!(rows.len(), 5);
     for (row, (lang, text)) in rows.iter().zip(expected) {
         assert_eq!(row[0], json!(lang));
         assert_eq!(row[1].as_str().unwrap().as_bytes(), text.as_bytes());
-        assert_eq!(
-            row[2].as_str().unwrap(),
-            text.chars().take(5).collect::<String>()
-        );
+        assert_eq!(row[2].as_str().unwrap(), text.chars().take(5).collect::<String>());
         let raw = as_json(&row[3]);
         assert_eq!(raw["comment"].as_str().unwrap().as_bytes(), text.as_bytes());
     }
@@ -558,20 +398,8 @@ async fn text_round_trips_byte_for_byte(backend: Backend) {
 
 async fn writes_are_refused_by_query(backend: Backend) {
     let t = fresh_store(backend).await;
-    let records: Vec<Record> = (0..5)
-        .map(|i| sample_ticket(&format!("{i}"), 1, 200))
-        .collect();
-    t.store
-        .commit_page(
-            "c",
-            "tickets",
-            PageWrite {
-                records: &records,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let records: Vec<Record> = (0..5).map(|i| sample_ticket(&format!("{i}"), 1, 200)).collect();
+    t.store.commit_page("c", "tickets", PageWrite { records: &records, ..Default::default() }).await.unwrap();
     let writes = [
         "DELETE FROM tickets",
         "UPDATE tickets SET subject = 'x'",
@@ -583,21 +411,13 @@ async fn writes_are_refused_by_query(backend: Backend) {
     for sql in writes {
         let result = query_read_only(&t.url, sql).await;
         assert!(
-            matches!(
-                result,
-                Err(StoreError::WriteRefused(_)) | Err(StoreError::Database(_))
-            ),
+            matches!(result, Err(StoreError::WriteRefused(_)) | Err(StoreError::Database(_))),
             "{sql} was not refused: {result:?}"
         );
         assert_eq!(t.store.count_rows("tickets").await.unwrap(), 5, "{sql}");
     }
-    assert!(matches!(
-        query_read_only(&t.url, "DELETE FROM tickets").await,
-        Err(StoreError::WriteRefused(_))
-    ));
-    let rows = query_read_only(&t.url, "SELECT count(*) AS n FROM tickets")
-        .await
-        .unwrap();
+    assert!(matches!(query_read_only(&t.url, "DELETE FROM tickets").await, Err(StoreError::WriteRefused(_))));
+    let rows = query_read_only(&t.url, "SELECT count(*) AS n FROM tickets").await.unwrap();
     assert_eq!(rows.columns, vec!["n"]);
     assert_eq!(rows.rows, vec![vec![json!(5)]]);
 }
@@ -619,14 +439,8 @@ async fn run_history_is_recorded(backend: Backend) {
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0].run_id, second.0);
     assert_eq!(runs[0].status, RunStatus::Failed);
-    assert_eq!(
-        (runs[0].pages, runs[0].records, runs[0].quarantined),
-        (3, 250, 2)
-    );
-    assert_eq!(
-        runs[0].error.as_deref(),
-        Some("HTTP 401 from /api/v2/users: check api_token")
-    );
+    assert_eq!((runs[0].pages, runs[0].records, runs[0].quarantined), (3, 250, 2));
+    assert_eq!(runs[0].error.as_deref(), Some("HTTP 401 from /api/v2/users: check api_token"));
     assert!(runs[0].finished_at.is_some());
     assert_eq!(runs[1].run_id, first.0);
     assert_eq!(runs[1].status, RunStatus::Running);

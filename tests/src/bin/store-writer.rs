@@ -7,7 +7,9 @@ use engage_store::{PageWrite, Store};
 
 /// The records of page `n`: deterministic, so a test can rebuild them.
 fn page(n: u64, size: u64) -> Vec<engage_model::Record> {
-    (0..size).map(|i| engage_store::testing::sample_ticket(&format!("p{n:05}-r{i:04}"), n as u32, 1_500)).collect()
+    (0..size)
+        .map(|i| engage_store::testing::sample_ticket(&format!("p{n:05}-r{i:04}"), n as u32, 1_500))
+        .collect()
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -28,7 +30,11 @@ async fn main() {
         let records = page(n, size);
         let checkpoint = serde_json::json!({ "page": n });
         store
-            .commit_page("crash", "tickets", PageWrite { records: &records, checkpoint: Some(&checkpoint), ..Default::default() })
+            .commit_page(
+                "crash",
+                "tickets",
+                PageWrite { records: &records, checkpoint: Some(&checkpoint), ..Default::default() },
+            )
             .await
             .expect("commit");
         println!("committed {n}");
