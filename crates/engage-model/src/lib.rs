@@ -47,6 +47,18 @@ impl Record {
     }
 }
 
+/// A source record that could not be turned into a [`Record`]; kept with the reason so that
+/// nothing is lost, and stored in the quarantine table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quarantined {
+    /// The source id, when it could be read.
+    pub source_id: Option<String>,
+    /// The payload as received (not necessarily valid JSON).
+    pub raw: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
 /// Parses `json` into a raw payload, or returns the JSON error.
 pub fn raw_json(json: &str) -> Result<Box<RawValue>, serde_json::Error> {
     RawValue::from_string(json.to_owned())

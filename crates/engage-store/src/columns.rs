@@ -154,7 +154,7 @@ mod tests {
     fn sqlite_time_is_fixed_width_utc() {
         let ts = chrono::DateTime::from_timestamp(1_700_000_000, 1_500).unwrap();
         assert_eq!(sqlite_time(&ts), "2023-11-14T22:13:20.000001Z");
-        let leap = chrono::DateTime::from_timestamp(1_700_000_000, 1_999_999_999).unwrap();
-        assert_eq!(sqlite_time(&leap), "2023-11-14T22:13:20.999999Z");
+        let leap_second = chrono::DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap();
+        assert_eq!(sqlite_time(&leap_second), "2016-12-31T23:59:59.999999Z");
     }
 }

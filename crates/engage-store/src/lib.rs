@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::Utc;
+pub use engage_model::Quarantined;
 use engage_model::{EntityKind, Record};
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -102,17 +103,6 @@ impl Backend {
             Err(StoreError::UnsupportedUrl(redact_url(url)))
         }
     }
-}
-
-/// A record that could not be parsed, kept with the reason so nothing is lost.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Quarantined {
-    /// The source id, when it could be read.
-    pub source_id: Option<String>,
-    /// The payload as received (not necessarily valid JSON).
-    pub raw: String,
-    /// Why it was rejected.
-    pub reason: String,
 }
 
 /// One page of a stream, written atomically by [`Store::commit_page`].
