@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use engage_config::{Config, Kinds, ProcessEnv, STARTER_CONFIG};
+use engage_config::{Config, ProcessEnv, STARTER_CONFIG};
 use engage_store::{Store, StoreError, query_read_only};
 
 use crate::output::{Table, print_table};
@@ -17,6 +17,8 @@ pub enum Failure {
     WriteRefused(String),
     /// Anything else.
     Other(anyhow::Error),
+    /// Already reported; exit with this code.
+    Exit(u8),
 }
 
 impl Failure {
@@ -36,6 +38,7 @@ impl Failure {
                 eprintln!("error: {error:#}");
                 exit::FAILURE
             }
+            Failure::Exit(code) => code,
         }
     }
 }
@@ -52,22 +55,20 @@ impl fmt::Debug for Failure {
             Failure::Config(e) => write!(f, "Config({e})"),
             Failure::WriteRefused(m) => write!(f, "WriteRefused({m})"),
             Failure::Other(e) => write!(f, "Other({e:#})"),
+            Failure::Exit(code) => write!(f, "Exit({code})"),
         }
     }
 }
 
 type Outcome = Result<(), Failure>;
 
-/// The connector kinds this build knows, with their option schemas.
-fn kinds() -> Kinds {
-    Kinds::new()
+/// Loads and validates the configuration against the connector kinds of this build.
+pub(crate) fn load(config_path: &Path) -> Result<Config, Failure> {
+    engage_config::load_file(config_path, &engage_runner::kinds(), &ProcessEnv).map_err(Failure::Config)
 }
 
-fn load(config_path: &Path) -> Result<Config, Failure> {
-    engage_config::load_file(config_path, &kinds(), &ProcessEnv).map_err(Failure::Config)
-}
-
-fn store_url(config: &Config, config_path: &Path) -> String {
+/// The configured store URL, a relative SQLite path resolved against the config file.
+pub(crate) fn store_url(config: &Config, config_path: &Path) -> String {
     resolve_store_url(config.store.url.expose(), config_path)
 }
 

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod commands;
 mod output;
+mod sync;
 
 /// Exit codes of `engage`, documented in the README.
 pub mod exit {
@@ -18,6 +19,8 @@ pub mod exit {
     pub const FAILURE: u8 = 1;
     /// Bad command-line usage.
     pub const USAGE: u8 = 2;
+    /// Interrupted (Ctrl-C): pages already fetched were committed.
+    pub const INTERRUPTED: u8 = 130;
     /// `engage query` refused a statement that would write.
     pub const WRITE_REFUSED: u8 = 77;
     /// The configuration file is invalid (EX_CONFIG).
@@ -75,6 +78,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Check each connection's credentials and reachability (read-only).
+    Check {
+        /// Only this connection.
+        connection: Option<String>,
+    },
+    /// Sync connections into the store (all enabled connections when none is named).
+    Sync {
+        /// Connections to sync.
+        connections: Vec<String>,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Ignore checkpoints and read everything again.
+        #[arg(long)]
+        full_refresh: bool,
+        /// Format of the summary.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Show recent sync runs.
     Status {
         /// How many runs to show.
@@ -108,6 +130,10 @@ async fn run(cli: Cli) -> u8 {
         Command::Migrate => commands::migrate(config).await,
         Command::Query { sql, format } => commands::query(config, &sql, format).await,
         Command::Status { limit, format } => commands::status(config, limit, format).await,
+        Command::Check { connection } => sync::check(config, connection.as_deref()).await,
+        Command::Sync { connections, stream, full_refresh, format } => {
+            sync::sync(config, connections, stream, full_refresh, format).await
+        }
     };
     match result {
         Ok(()) => exit::OK,

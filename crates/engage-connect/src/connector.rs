@@ -8,7 +8,7 @@ use engage_model::{EntityKind, Quarantined, Record};
 use futures::stream::BoxStream;
 use serde::de::DeserializeOwned;
 
-use crate::http::HttpClient;
+use crate::http::{Auth, HttpClient, HttpClientBuilder};
 use crate::{ConnectorError, ErrorClass};
 
 /// A stream's resume point: opaque JSON owned by the connector. The runner stores it with the
@@ -55,40 +55,75 @@ pub struct Page {
 /// An async stream of pages, in order.
 pub type PageStream<'a> = BoxStream<'a, Result<Page, ConnectorError>>;
 
-/// What the runner gives a connector: its connection's settings, the HTTP toolkit configured
-/// for the connection, and the clock.
+/// The clock connectors read "now" from; tests substitute their own.
+pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
+
+/// Adjusts the HTTP client settings of every connection (the runner's defaults; tests make
+/// backoff fast).
+pub type HttpTuning = Arc<dyn Fn(HttpClientBuilder) -> HttpClientBuilder + Send + Sync>;
+
+/// What the runner gives a connector: its connection's common settings, the way to get an HTTP
+/// client from the one toolkit, and the clock.
 #[derive(Clone)]
 pub struct ConnectorContext {
-    /// The connection's name (for logs).
+    /// The connection's name (for logs and the user agent).
     pub connection: String,
-    /// HTTP client for this connection: base URL, rate limit, retries, user agent.
-    pub http: HttpClient,
-    /// Current time; tests substitute their own.
-    pub clock: Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>,
+    /// `base_url` override from the configuration; replaces the vendor's default.
+    pub base_url: Option<String>,
+    /// Proactive rate limit from the configuration.
+    pub max_requests_per_minute: Option<u32>,
+    /// Current time.
+    pub clock: Clock,
+    /// Applied to every HTTP client built through [`ConnectorContext::http`].
+    pub http_tuning: Option<HttpTuning>,
 }
 
 impl ConnectorContext {
+    /// A context with the system clock and no overrides.
+    pub fn new(connection: impl Into<String>) -> Self {
+        Self {
+            connection: connection.into(),
+            base_url: None,
+            max_requests_per_minute: None,
+            clock: Arc::new(chrono::Utc::now),
+            http_tuning: None,
+        }
+    }
+
     /// The current time according to the context's clock.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         (self.clock)()
+    }
+
+    /// An HTTP client for this connection: `default_base_url` unless the configuration
+    /// overrides it, the given authentication, and the connection's rate limit. `adjust` sets
+    /// anything vendor-specific (concurrency limits, default headers).
+    pub fn http(
+        &self,
+        default_base_url: &str,
+        auth: Auth,
+        adjust: impl FnOnce(HttpClientBuilder) -> HttpClientBuilder,
+    ) -> Result<HttpClient, ConnectorError> {
+        let base = self.base_url.as_deref().unwrap_or(default_base_url);
+        let mut builder = HttpClient::builder(&self.connection)
+            .base_url(base)?
+            .auth(auth)
+            .max_requests_per_minute(self.max_requests_per_minute);
+        builder = adjust(builder);
+        if let Some(tuning) = &self.http_tuning {
+            builder = tuning(builder);
+        }
+        builder.build()
     }
 }
 
 impl std::fmt::Debug for ConnectorContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConnectorContext").field("connection", &self.connection).finish_non_exhaustive()
+        f.debug_struct("ConnectorContext")
+            .field("connection", &self.connection)
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
     }
-}
-
-/// The connection-level settings common to every connector, already validated.
-#[derive(Debug, Clone)]
-pub struct ConnectionSettings {
-    /// The `[[connection]]` name.
-    pub name: String,
-    /// `base_url` override, when given.
-    pub base_url: Option<String>,
-    /// Kind-specific options, as JSON, to deserialise into the connector's typed config.
-    pub options: serde_json::Value,
 }
 
 /// A connector: one vendor API turned into streams of unified records.
@@ -123,11 +158,7 @@ pub trait Connector: Send + Sync + Sized + 'static {
     fn options() -> Schema;
 
     /// Builds the connector. Pure: no network.
-    fn new(
-        settings: &ConnectionSettings,
-        config: Self::Config,
-        ctx: ConnectorContext,
-    ) -> Result<Self, ConnectorError>;
+    fn new(config: Self::Config, ctx: ConnectorContext) -> Result<Self, ConnectorError>;
 
     /// The streams this connector offers.
     fn streams(&self) -> Vec<StreamSpec>;
@@ -168,6 +199,9 @@ impl<C: Connector> DynConnector for C {
     }
 }
 
+/// Builds a connector from its validated kind-specific options (as JSON).
+pub type BuildFn = fn(&serde_json::Value, ConnectorContext) -> Result<Box<dyn DynConnector>, ConnectorError>;
+
 /// A registry entry: how to validate and build one connector kind.
 #[derive(Clone, Copy)]
 pub struct Descriptor {
@@ -175,8 +209,8 @@ pub struct Descriptor {
     pub kind: &'static str,
     /// Schema of the kind-specific options.
     pub options: fn() -> Schema,
-    /// Builds the connector from validated settings.
-    pub build: fn(&ConnectionSettings, ConnectorContext) -> Result<Box<dyn DynConnector>, ConnectorError>,
+    /// Builds the connector from its validated kind-specific options (as JSON).
+    pub build: BuildFn,
 }
 
 impl std::fmt::Debug for Descriptor {
@@ -191,14 +225,14 @@ pub const fn descriptor<C: Connector>() -> Descriptor {
 }
 
 fn build<C: Connector>(
-    settings: &ConnectionSettings,
+    options: &serde_json::Value,
     ctx: ConnectorContext,
 ) -> Result<Box<dyn DynConnector>, ConnectorError> {
-    let config: C::Config = serde_json::from_value(settings.options.clone()).map_err(|e| {
+    let config: C::Config = serde_json::from_value(options.clone()).map_err(|e| {
         ConnectorError::new(
             ErrorClass::NeedsHuman,
-            format!("connection `{}`: invalid options: {e}", settings.name),
+            format!("connection `{}`: invalid options: {e}", ctx.connection),
         )
     })?;
-    Ok(Box::new(C::new(settings, config, ctx)?))
+    Ok(Box::new(C::new(config, ctx)?))
 }

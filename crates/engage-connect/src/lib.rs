@@ -14,12 +14,15 @@
 mod connector;
 mod error;
 pub mod http;
+mod paging;
+pub mod time;
 
 pub use connector::{
-    Checkpoint, ConnectionSettings, Connector, ConnectorContext, Descriptor, DynConnector, Page, PageStream,
-    StreamSpec, SyncMode, descriptor,
+    BuildFn, Checkpoint, Clock, Connector, ConnectorContext, Descriptor, DynConnector, HttpTuning, Page,
+    PageStream, StreamSpec, SyncMode, descriptor,
 };
 pub use error::{ConnectorError, ErrorClass};
+pub use paging::{Step, paged, source_id};
 
 /// Re-exported so connector crates name one dependency for their configuration types.
 pub use engage_config::{Field, FieldType, Schema, Secret};

@@ -1,0 +1,23 @@
+//! The connector registry: one entry per connector crate, each behind its Cargo feature.
+
+use engage_config::Kinds;
+use engage_connect::Descriptor;
+
+/// Every connector kind compiled into this build.
+pub fn descriptors() -> Vec<Descriptor> {
+    #[allow(unused_mut)]
+    let mut all: Vec<Descriptor> = Vec::new();
+    #[cfg(feature = "zendesk")]
+    all.push(engage_connect::descriptor::<engage_zendesk::Zendesk>());
+    all
+}
+
+/// The descriptor of `kind`.
+pub fn descriptor(kind: &str) -> Option<Descriptor> {
+    descriptors().into_iter().find(|d| d.kind == kind)
+}
+
+/// The option schemas of every kind, for validating `engage.toml`.
+pub fn kinds() -> Kinds {
+    descriptors().into_iter().map(|d| (d.kind, (d.options)())).collect()
+}

@@ -1,0 +1,197 @@
+//! The sync engine: one (connection, stream) sync, exactly once.
+//!
+//! Fetching page k+1 overlaps writing page k: the connector's page stream feeds a bounded
+//! channel that the committer drains, so at most `buffer` pages wait in memory whatever the
+//! size of the stream.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use engage_connect::{ConnectorError, DynConnector, ErrorClass, Page};
+use engage_store::{PageWrite, RunId, RunStatus, RunSummary, Store};
+use futures::StreamExt;
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::RunnerError;
+
+/// Progress of one stream, reported after each committed page.
+#[derive(Debug, Clone, Serialize)]
+pub struct Progress {
+    /// Connection name.
+    pub connection: String,
+    /// Stream name.
+    pub stream: String,
+    /// Pages committed so far.
+    pub pages: u64,
+    /// Records committed so far.
+    pub records: u64,
+    /// Records quarantined so far.
+    pub quarantined: u64,
+    /// Time since the stream started.
+    pub elapsed: Duration,
+}
+
+/// Receives progress reports.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// How to run a sync.
+#[derive(Clone)]
+pub struct SyncOptions {
+    /// Ignore the checkpoint and read everything.
+    pub full_refresh: bool,
+    /// Cancelled by Ctrl-C: pages already fetched are committed, then the sync stops.
+    pub cancel: CancellationToken,
+    /// Called after each committed page.
+    pub progress: Option<ProgressFn>,
+    /// Pages fetched ahead of the committer.
+    pub buffer: usize,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self { full_refresh: false, cancel: CancellationToken::new(), progress: None, buffer: 2 }
+    }
+}
+
+/// How one stream's sync ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct StreamOutcome {
+    /// Connection name.
+    pub connection: String,
+    /// Stream name.
+    pub stream: String,
+    /// The run's id in `sync_runs`.
+    pub run_id: RunId,
+    /// Succeeded, failed or cancelled.
+    pub status: RunStatus,
+    /// Pages committed.
+    pub pages: u64,
+    /// Records committed (as delivered, duplicates included).
+    pub records: u64,
+    /// Records that changed the store.
+    pub written: u64,
+    /// Records quarantined.
+    pub quarantined: u64,
+    /// The error that stopped the sync.
+    pub error: Option<String>,
+    /// Its class.
+    pub error_class: Option<ErrorClass>,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+enum Stop {
+    Done,
+    Cancelled,
+    Failed(ConnectorError),
+}
+
+/// Syncs one stream of one connection into the store and records the run.
+///
+/// Returns `Err` only when the store itself fails; a connector failure is a failed outcome.
+pub async fn sync_stream(
+    store: &Store,
+    connector: &dyn DynConnector,
+    connection: &str,
+    stream: &str,
+    options: &SyncOptions,
+) -> Result<StreamOutcome, RunnerError> {
+    let started = Instant::now();
+    let run_id = store.start_run(connection, stream).await?;
+    let checkpoint = if options.full_refresh { None } else { store.checkpoint(connection, stream).await? };
+    tracing::info!(connection, stream, resume = checkpoint.is_some(), "sync started");
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Page>(options.buffer.max(1));
+    let cancel = options.cancel.clone();
+    let producer = async move {
+        let mut pages = connector.read(stream, checkpoint);
+        loop {
+            let next = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Stop::Cancelled,
+                next = pages.next() => next,
+            };
+            match next {
+                None => return Stop::Done,
+                Some(Ok(page)) => {
+                    if tx.send(page).await.is_err() {
+                        return Stop::Done; // the committer stopped; it reports why
+                    }
+                }
+                Some(Err(error)) => return Stop::Failed(error),
+            }
+        }
+    };
+    let mut outcome = StreamOutcome {
+        connection: connection.to_owned(),
+        stream: stream.to_owned(),
+        run_id,
+        status: RunStatus::Running,
+        pages: 0,
+        records: 0,
+        written: 0,
+        quarantined: 0,
+        error: None,
+        error_class: None,
+        elapsed: Duration::ZERO,
+    };
+    let mut notes: Vec<String> = Vec::new();
+    let committer = async {
+        while let Some(page) = rx.recv().await {
+            let write = PageWrite {
+                records: &page.records,
+                quarantined: &page.quarantined,
+                checkpoint: Some(&page.checkpoint),
+                run_id: Some(run_id),
+            };
+            let stats = store.commit_page(connection, stream, write).await?;
+            outcome.pages += 1;
+            outcome.records += page.records.len() as u64;
+            outcome.written += stats.written;
+            outcome.quarantined += stats.quarantined;
+            notes.extend(page.notes);
+            if let Some(progress) = &options.progress {
+                progress(&Progress {
+                    connection: connection.to_owned(),
+                    stream: stream.to_owned(),
+                    pages: outcome.pages,
+                    records: outcome.records,
+                    quarantined: outcome.quarantined,
+                    elapsed: started.elapsed(),
+                });
+            }
+        }
+        Ok::<(), engage_store::StoreError>(())
+    };
+    let (stop, committed) = tokio::join!(producer, committer);
+    outcome.elapsed = started.elapsed();
+    let store_error = committed.err();
+    outcome.status = match (&stop, &store_error) {
+        (_, Some(_)) | (Stop::Failed(_), _) => RunStatus::Failed,
+        (Stop::Cancelled, None) => RunStatus::Cancelled,
+        (Stop::Done, None) => RunStatus::Succeeded,
+    };
+    if let Stop::Failed(error) = &stop {
+        outcome.error = Some(error.message.clone());
+        outcome.error_class = Some(error.class);
+    }
+    if let Some(error) = &store_error {
+        outcome.error = Some(format!("store: {error}"));
+        outcome.error_class = Some(ErrorClass::Retry);
+    }
+    let summary = RunSummary {
+        status: outcome.status,
+        pages: outcome.pages as i64,
+        records: outcome.records as i64,
+        quarantined: outcome.quarantined as i64,
+        error: outcome.error.clone(),
+        details: (!notes.is_empty()).then(|| serde_json::json!({ "notes": notes })),
+    };
+    store.finish_run(run_id, &summary).await?;
+    match outcome.status {
+        RunStatus::Failed => tracing::warn!(connection, stream, error = ?outcome.error, "sync failed"),
+        _ => tracing::info!(connection, stream, pages = outcome.pages, records = outcome.records, status = outcome.status.as_str(), "sync ended"),
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,122 @@
+//! Starting simulators by name: what `engage sandbox`, `engage demo` and the benchmark binary use.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use crate::faults::Faults;
+use crate::sim::{DEFAULT_NOW, Sim, Simulator};
+use crate::timeline::Mutation;
+use crate::truth::GroundTruth;
+use crate::zendesk::{Zendesk, ZendeskOptions};
+
+/// Names of the simulators [`start`] knows.
+pub const SIMULATORS: &[&str] = &["zendesk"];
+
+/// Options shared by every simulator started by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SandboxOptions {
+    /// Seed of all generated data.
+    pub seed: u64,
+    /// Size of each simulator's main stream.
+    pub records: usize,
+    /// Disable the vendors' rate limits (for benchmarks).
+    pub unlimited: bool,
+    /// The simulators' clock at start (Unix seconds).
+    pub now: i64,
+}
+
+impl Default for SandboxOptions {
+    fn default() -> Self {
+        SandboxOptions { seed: 1, records: 1_000, unlimited: false, now: DEFAULT_NOW }
+    }
+}
+
+/// A running simulator of any kind.
+pub trait RunningSim: Send + Sync {
+    /// Registry name.
+    fn name(&self) -> &'static str;
+    /// `http://127.0.0.1:PORT`.
+    fn base_url(&self) -> String;
+    /// What a correct connector must have stored by now.
+    fn ground_truth(&self) -> GroundTruth;
+    /// Applies changes between syncs.
+    fn mutate(&self, mutation: Mutation);
+    /// Requests received since start or the last reset.
+    fn total_requests(&self) -> u64;
+    /// Sets the faults of every route.
+    fn set_all_faults(&self, faults: Faults);
+}
+
+impl<S: Simulator> RunningSim for Sim<S> {
+    fn name(&self) -> &'static str {
+        S::NAME
+    }
+    fn base_url(&self) -> String {
+        Sim::base_url(self)
+    }
+    fn ground_truth(&self) -> GroundTruth {
+        Sim::ground_truth(self)
+    }
+    fn mutate(&self, mutation: Mutation) {
+        Sim::mutate(self, mutation);
+    }
+    fn total_requests(&self) -> u64 {
+        Sim::total_requests(self)
+    }
+    fn set_all_faults(&self, faults: Faults) {
+        Sim::set_all_faults(self, faults);
+    }
+}
+
+/// Starts the simulator called `name` (an error of kind `InvalidInput` for an unknown name).
+pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn RunningSim>> {
+    match name {
+        "zendesk" => {
+            let mut o =
+                if options.unlimited { ZendeskOptions::unlimited() } else { ZendeskOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Zendesk>::start(o).await?))
+        }
+        other => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unknown simulator {other:?}; known: {}", SIMULATORS.join(", ")),
+        )),
+    }
+}
+
+/// A named set of running simulators.
+#[derive(Default)]
+pub struct Sandbox {
+    sims: BTreeMap<String, Box<dyn RunningSim>>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.urls()).finish()
+    }
+}
+
+impl Sandbox {
+    /// Starts every named simulator (duplicates are started once).
+    pub async fn start(names: &[&str], options: &SandboxOptions) -> io::Result<Self> {
+        let mut sims = BTreeMap::new();
+        for &name in names {
+            if !sims.contains_key(name) {
+                sims.insert(name.to_owned(), start(name, options).await?);
+            }
+        }
+        Ok(Sandbox { sims })
+    }
+
+    /// `{name: base_url}` of every running simulator.
+    pub fn urls(&self) -> BTreeMap<String, String> {
+        self.sims.iter().map(|(name, sim)| (name.clone(), sim.base_url())).collect()
+    }
+
+    /// One running simulator.
+    pub fn get(&self, name: &str) -> Option<&dyn RunningSim> {
+        self.sims.get(name).map(|s| s.as_ref())
+    }
+}
