@@ -64,7 +64,8 @@ pub async fn sync(
         }
     });
     let reporter = Reporter::new(std::io::stderr().is_terminal());
-    let options = SyncOptions { full_refresh, cancel: cancel.clone(), progress: Some(reporter.callback()), buffer: 2 };
+    let options =
+        SyncOptions { full_refresh, cancel: cancel.clone(), progress: Some(reporter.callback()), buffer: 2 };
     let outcomes = engage_runner::sync_selected(&store, &built, &selection, &options, CONCURRENCY).await?;
     reporter.finish();
     store.close().await;
@@ -79,10 +80,20 @@ pub async fn sync(
 }
 
 fn print_summary(outcomes: &[StreamOutcome], format: Format) -> std::io::Result<()> {
-    let columns =
-        ["connection", "stream", "status", "pages", "records", "written", "quarantined", "seconds", "records_per_s", "error"]
-            .map(String::from)
-            .to_vec();
+    let columns = [
+        "connection",
+        "stream",
+        "status",
+        "pages",
+        "records",
+        "written",
+        "quarantined",
+        "seconds",
+        "records_per_s",
+        "error",
+    ]
+    .map(String::from)
+    .to_vec();
     let rows = outcomes
         .iter()
         .map(|o| {
@@ -144,7 +155,10 @@ impl Reporter {
                     Some((_, bar)) => bar.clone(),
                     None => {
                         let bar = multi.add(ProgressBar::new_spinner());
-                        bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                        bar.set_style(
+                            ProgressStyle::with_template("{spinner} {msg}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        );
                         bar.enable_steady_tick(Duration::from_millis(120));
                         bars.push((key, bar.clone()));
                         bar

@@ -105,7 +105,10 @@ pub fn build_connector(
 }
 
 /// The (connection index, stream name) pairs a selection names, in configuration order.
-pub fn select(connections: &[Connection], selection: &Selection) -> Result<Vec<(usize, String)>, RunnerError> {
+pub fn select(
+    connections: &[Connection],
+    selection: &Selection,
+) -> Result<Vec<(usize, String)>, RunnerError> {
     for name in &selection.connections {
         if !connections.iter().any(|c| &c.config.name == name) {
             let known: Vec<&str> = connections.iter().map(|c| c.config.name.as_str()).collect();
@@ -152,13 +155,16 @@ pub async fn sync_selected(
 ) -> Result<Vec<StreamOutcome>, RunnerError> {
     use futures::StreamExt;
     let pairs = select(connections, selection)?;
-    let outcomes: Vec<Result<StreamOutcome, RunnerError>> = futures::stream::iter(pairs)
-        .map(|(index, stream)| {
-            let conn = &connections[index];
-            async move { sync_stream(store, conn.connector.as_ref(), &conn.config.name, &stream, options).await }
-        })
-        .buffered(concurrency.max(1))
-        .collect()
-        .await;
+    let outcomes: Vec<Result<StreamOutcome, RunnerError>> =
+        futures::stream::iter(pairs)
+            .map(|(index, stream)| {
+                let conn = &connections[index];
+                async move {
+                    sync_stream(store, conn.connector.as_ref(), &conn.config.name, &stream, options).await
+                }
+            })
+            .buffered(concurrency.max(1))
+            .collect()
+            .await;
     outcomes.into_iter().collect()
 }

@@ -191,7 +191,14 @@ pub async fn sync_stream(
     store.finish_run(run_id, &summary).await?;
     match outcome.status {
         RunStatus::Failed => tracing::warn!(connection, stream, error = ?outcome.error, "sync failed"),
-        _ => tracing::info!(connection, stream, pages = outcome.pages, records = outcome.records, status = outcome.status.as_str(), "sync ended"),
+        _ => tracing::info!(
+            connection,
+            stream,
+            pages = outcome.pages,
+            records = outcome.records,
+            status = outcome.status.as_str(),
+            "sync ended"
+        ),
     }
     Ok(outcome)
 }

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use engage_connect::{Checkpoint, ConnectorError, DynConnector, ErrorClass, Page, PageStream, StreamSpec, SyncMode};
+use engage_connect::{
+    Checkpoint, ConnectorError, DynConnector, ErrorClass, Page, PageStream, StreamSpec, SyncMode,
+};
 use engage_model::{EntityKind, Quarantined};
 use engage_runner::{SyncOptions, sync_stream};
 use engage_store::testing::{fresh_store, sample_ticket};
@@ -37,9 +39,14 @@ impl Scripted {
     }
 
     fn page(&self, n: usize) -> Page {
-        let records = (0..self.per_page).map(|i| sample_ticket(&format!("{n:03}-{i:03}"), n as u32, 300)).collect();
+        let records =
+            (0..self.per_page).map(|i| sample_ticket(&format!("{n:03}-{i:03}"), n as u32, 300)).collect();
         let quarantined = if n == 1 {
-            vec![Quarantined { source_id: Some("bad-1".into()), raw: "{\"id\":".into(), reason: "truncated".into() }]
+            vec![Quarantined {
+                source_id: Some("bad-1".into()),
+                raw: "{\"id\":".into(),
+                reason: "truncated".into(),
+            }]
         } else {
             Vec::new()
         };
@@ -70,7 +77,10 @@ impl DynConnector for Scripted {
         let start = checkpoint.and_then(|c| c["page"].as_u64()).map_or(0, |p| p as usize + 1);
         Box::pin(futures::stream::iter(start..self.pages).map(move |n| {
             if Some(n) == self.fail_at {
-                return Err(ConnectorError::new(ErrorClass::NeedsHuman, "HTTP 401 from GET /x: check the credentials"));
+                return Err(ConnectorError::new(
+                    ErrorClass::NeedsHuman,
+                    "HTTP 401 from GET /x: check the credentials",
+                ));
             }
             if let Some((after, token)) = &self.cancel_after {
                 if n == *after + 1 {
@@ -97,7 +107,11 @@ macro_rules! on_both_backends {
     };
 }
 
-on_both_backends!(syncs_every_page_then_resumes, failure_keeps_the_last_committed_checkpoint, cancel_commits_fetched_pages_and_stops);
+on_both_backends!(
+    syncs_every_page_then_resumes,
+    failure_keeps_the_last_committed_checkpoint,
+    cancel_commits_fetched_pages_and_stops
+);
 
 async fn syncs_every_page_then_resumes(backend: Backend) {
     let t = fresh_store(backend).await;

@@ -20,19 +20,22 @@ async fn main() {
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let middle = sim.now() - 365 * 86_400;
     for (label, include) in [("tickets", ""), ("tickets+metric_sets", "&include=metric_sets")] {
-        let mut url = format!("{}/api/v2/incremental/tickets/cursor.json?start_time={middle}{include}", sim.base_url());
+        let mut url =
+            format!("{}/api/v2/incremental/tickets/cursor.json?start_time={middle}{include}", sim.base_url());
         let (mut bytes, mut times) = (0usize, Vec::with_capacity(pages));
         let all = Instant::now();
         for _ in 0..pages {
             let started = Instant::now();
-            let body = client.get(&url).header("Authorization", &auth).send().await.unwrap().bytes().await.unwrap();
+            let body =
+                client.get(&url).header("Authorization", &auth).send().await.unwrap().bytes().await.unwrap();
             times.push(started.elapsed().as_secs_f64() * 1e3);
             bytes += body.len();
             // Only the cursor is needed to go on; find it without parsing the page.
             let text = std::str::from_utf8(&body).unwrap();
             let at = text.rfind("\"after_cursor\":\"").unwrap() + 16;
             let cursor = &text[at..at + text[at..].find('"').unwrap()];
-            url = format!("{}/api/v2/incremental/tickets/cursor.json?cursor={cursor}{include}", sim.base_url());
+            url =
+                format!("{}/api/v2/incremental/tickets/cursor.json?cursor={cursor}{include}", sim.base_url());
         }
         let total = all.elapsed().as_secs_f64();
         times.sort_by(f64::total_cmp);

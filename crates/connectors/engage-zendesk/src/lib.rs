@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use engage_connect::http::{Auth, HttpClient};
 use engage_connect::time::json_timestamp;
 use engage_connect::{
-    Checkpoint, Connector, ConnectorContext, ConnectorError, Field, FieldType, PageStream, Schema, Secret, Step,
-    StreamSpec, SyncMode, paged, source_id,
+    Checkpoint, Connector, ConnectorContext, ConnectorError, Field, FieldType, PageStream, Schema, Secret,
+    Step, StreamSpec, SyncMode, paged, source_id,
 };
 use engage_model::{EntityKind, Quarantined};
 use serde::Deserialize;
@@ -84,11 +84,27 @@ impl Connector for Zendesk {
 
     fn options() -> Schema {
         Schema::new(vec![
-            Field::optional("subdomain", FieldType::String, "Account subdomain (`acme` for acme.zendesk.com)."),
+            Field::optional(
+                "subdomain",
+                FieldType::String,
+                "Account subdomain (`acme` for acme.zendesk.com).",
+            ),
             Field::required("email", FieldType::String, "Agent email the API token belongs to."),
-            Field::required("api_token", FieldType::Secret, "API token (Admin Center > Apps and integrations > Zendesk API)."),
-            Field::optional("start_date", FieldType::String, "Earliest data on the first sync, `YYYY-MM-DD`."),
-            Field::optional("page_size", FieldType::Integer { min: 1, max: 1000 }, "Records per export page (default 1000)."),
+            Field::required(
+                "api_token",
+                FieldType::Secret,
+                "API token (Admin Center > Apps and integrations > Zendesk API).",
+            ),
+            Field::optional(
+                "start_date",
+                FieldType::String,
+                "Earliest data on the first sync, `YYYY-MM-DD`.",
+            ),
+            Field::optional(
+                "page_size",
+                FieldType::Integer { min: 1, max: 1000 },
+                "Records per export page (default 1000).",
+            ),
         ])
     }
 
@@ -97,12 +113,16 @@ impl Connector for Zendesk {
             (Some(sub), _) => format!("https://{sub}.zendesk.com"),
             (None, Some(base)) => base.clone(),
             (None, None) => {
-                return Err(ConnectorError::needs_human("set `subdomain` (or `base_url`) for a Zendesk connection"));
+                return Err(ConnectorError::needs_human(
+                    "set `subdomain` (or `base_url`) for a Zendesk connection",
+                ));
             }
         };
         let start_time = match &config.start_date {
             Some(date) => engage_connect::time::parse_timestamp(date)
-                .ok_or_else(|| ConnectorError::needs_human(format!("start_date `{date}` is not a date (YYYY-MM-DD)")))?
+                .ok_or_else(|| {
+                    ConnectorError::needs_human(format!("start_date `{date}` is not a date (YYYY-MM-DD)"))
+                })?
                 .timestamp(),
             None => 0,
         };
@@ -146,7 +166,8 @@ impl Zendesk {
     }
 
     fn export(&self, export: Export, checkpoint: Option<Checkpoint>) -> PageStream<'_> {
-        let cursor = checkpoint.as_ref().and_then(|c| c.get("cursor")).and_then(Value::as_str).map(str::to_owned);
+        let cursor =
+            checkpoint.as_ref().and_then(|c| c.get("cursor")).and_then(Value::as_str).map(str::to_owned);
         paged(cursor, move |cursor| async move {
             let (path, key) = match export {
                 Export::Tickets => ("/api/v2/incremental/tickets/cursor.json", "tickets"),
@@ -182,7 +203,8 @@ impl Zendesk {
             .and_then(|c| c.get("start_time"))
             .and_then(Value::as_i64)
             .unwrap_or_else(|| self.start_time.max(0));
-        let after = checkpoint.as_ref().and_then(|c| c.get("after")).and_then(Value::as_str).map(str::to_owned);
+        let after =
+            checkpoint.as_ref().and_then(|c| c.get("after")).and_then(Value::as_str).map(str::to_owned);
         let state = RatingsState { start, after, newest: start };
         paged(state, move |state| async move {
             let mut query = vec![
@@ -192,8 +214,13 @@ impl Zendesk {
             if let Some(after) = &state.after {
                 query.push(("page[after]".to_owned(), after.clone()));
             }
-            let (_, body) = self.http.get("/api/v2/satisfaction_ratings").query_pairs(query).send_json().await?;
-            let items = body.get("satisfaction_ratings").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+            let (_, body) =
+                self.http.get("/api/v2/satisfaction_ratings").query_pairs(query).send_json().await?;
+            let items = body
+                .get("satisfaction_ratings")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             let mut page = map::ratings(items);
             let newest = items
                 .iter()
@@ -233,4 +260,3 @@ pub(crate) fn time_field(record: &Value, field: &str) -> Result<Option<DateTime<
 pub(crate) fn quarantine(record: &Value, id_field: &str, reason: String) -> Quarantined {
     Quarantined { source_id: source_id(record, id_field), raw: record.to_string(), reason }
 }
-

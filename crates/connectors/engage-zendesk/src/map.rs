@@ -4,9 +4,7 @@
 use std::collections::HashMap;
 
 use engage_connect::{Page, source_id};
-use engage_model::{
-    Channel, Identity, Interaction, Record, SurveyKind, SurveyResponse, Ticket, raw_json,
-};
+use engage_model::{Channel, Identity, Interaction, Record, SurveyKind, SurveyResponse, Ticket, raw_json};
 use serde_json::Value;
 
 use crate::{quarantine, time_field};
@@ -102,7 +100,8 @@ fn ticket(item: &Value, metric: Option<&Value>) -> Result<[Record; 2], String> {
         value: None,
     };
     let deleted_at = deleted.then(|| updated_at.unwrap_or(created_at));
-    let mut records = [Record::new(id.clone(), payload.clone(), ticket), Record::new(id, payload, interaction)];
+    let mut records =
+        [Record::new(id.clone(), payload.clone(), ticket), Record::new(id, payload, interaction)];
     if let Some(at) = deleted_at {
         records = records.map(|r| r.deleted(at));
     }

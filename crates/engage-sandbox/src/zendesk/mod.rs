@@ -7,7 +7,7 @@
 //! (route `satisfaction_ratings`).
 
 mod fixtures;
-pub mod records;
+mod records;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -32,6 +32,7 @@ use crate::truth::{GroundTruth, TruthRecord};
 use records::{Doc, Gen};
 
 pub use fixtures::{INCREMENTAL_TICKETS, INCREMENTAL_USERS, SATISFACTION_RATINGS, TICKET_SHOW};
+pub use records::{AGENTS, METRIC_BASE, RATING_BASE, TICKET_BASE, USER_BASE};
 
 /// A running Zendesk simulator.
 pub type ZendeskSim = Sim<Zendesk>;
@@ -189,6 +190,11 @@ fn errors_body(status: StatusCode, code: &str, title: &str) -> Response {
     json_value(status, &serde_json::json!({ "errors": [{ "code": code, "title": title }] }))
 }
 
+/// A 400 for an invalid parameter value, in the classic shape the export endpoints use.
+fn bad_value(description: &str) -> Response {
+    classic_error(StatusCode::BAD_REQUEST, "InvalidValue", description)
+}
+
 fn bad_cursor(what: &str) -> Response {
     errors_body(StatusCode::BAD_REQUEST, "InvalidPaginationParameter", &format!("{what} is not valid"))
 }
@@ -269,11 +275,7 @@ fn incremental(state: &SimState<Zendesk>, q: &HashMap<String, String>, export: E
         None => 1_000,
         Some(Ok(n)) if n >= 1 => n.min(1_000),
         Some(_) => {
-            return classic_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidValue",
-                "per_page must be a positive integer",
-            );
+            return bad_value("per_page must be a positive integer");
         }
     };
     let include = q.get("include").map(String::as_str).unwrap_or("");
@@ -287,25 +289,13 @@ fn incremental(state: &SimState<Zendesk>, q: &HashMap<String, String>, export: E
         }
     } else {
         let Some(raw) = q.get("start_time") else {
-            return classic_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidValue",
-                "start_time or cursor is required",
-            );
+            return bad_value("start_time or cursor is required");
         };
         let Ok(start_time) = raw.parse::<i64>() else {
-            return classic_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidValue",
-                "start_time must be a Unix time in seconds",
-            );
+            return bad_value("start_time must be a Unix time in seconds");
         };
         if start_time > control.now() - 60 {
-            return classic_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidValue",
-                "Too recent start_time. Use a start_time older than 1 minute",
-            );
+            return bad_value("Too recent start_time. Use a start_time older than 1 minute");
         }
         Start::Time(start_time)
     };
@@ -437,11 +427,7 @@ async fn satisfaction_ratings(
     let time = |key: &str| q.get(key).map(|t| t.parse::<i64>());
     let (start_time, end_time) = match (time("start_time"), time("end_time")) {
         (Some(Err(_)), _) | (_, Some(Err(_))) => {
-            return classic_error(
-                StatusCode::BAD_REQUEST,
-                "InvalidValue",
-                "start_time and end_time are Unix times",
-            );
+            return bad_value("start_time and end_time are Unix times");
         }
         (s, e) => (s.and_then(Result::ok), e.and_then(Result::ok)),
     };
