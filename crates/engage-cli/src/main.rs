@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod commands;
+mod demo;
 mod output;
 mod sync;
 
@@ -97,6 +98,23 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Start the built-in simulators, sync them into a fresh SQLite store and show the result.
+    Demo {
+        /// Where to write engage.toml and engage.db (a new temporary folder when absent).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Records per simulator.
+        #[arg(long, default_value_t = 5_000)]
+        records: usize,
+    },
+    /// Run the vendor API simulators on 127.0.0.1 until Ctrl-C, printing their base URLs.
+    Sandbox {
+        /// Simulators to start (all when none is named).
+        names: Vec<String>,
+        /// Records per simulator.
+        #[arg(long, default_value_t = 5_000)]
+        records: usize,
+    },
     /// Show recent sync runs.
     Status {
         /// How many runs to show.
@@ -130,6 +148,8 @@ async fn run(cli: Cli) -> u8 {
         Command::Migrate => commands::migrate(config).await,
         Command::Query { sql, format } => commands::query(config, &sql, format).await,
         Command::Status { limit, format } => commands::status(config, limit, format).await,
+        Command::Demo { dir, records } => demo::demo(dir, records).await,
+        Command::Sandbox { names, records } => demo::sandbox(names, records).await,
         Command::Check { connection } => sync::check(config, connection.as_deref()).await,
         Command::Sync { connections, stream, full_refresh, format } => {
             sync::sync(config, connections, stream, full_refresh, format).await

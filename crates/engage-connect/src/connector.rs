@@ -8,7 +8,7 @@ use engage_model::{EntityKind, Quarantined, Record};
 use futures::stream::BoxStream;
 use serde::de::DeserializeOwned;
 
-use crate::http::{Auth, HttpClient, HttpClientBuilder};
+use crate::http::{Auth, HttpClient, HttpClientBuilder, HttpStats};
 use crate::{ConnectorError, ErrorClass};
 
 /// A stream's resume point: opaque JSON owned by the connector. The runner stores it with the
@@ -62,6 +62,29 @@ pub type Clock = Arc<dyn Fn() -> chrono::DateTime<chrono::Utc> + Send + Sync>;
 /// backoff fast).
 pub type HttpTuning = Arc<dyn Fn(HttpClientBuilder) -> HttpClientBuilder + Send + Sync>;
 
+/// The HTTP clients a connection has built, so the runner can report their request counts.
+#[derive(Clone, Default)]
+pub struct HttpClients(Arc<std::sync::Mutex<Vec<HttpClient>>>);
+
+impl HttpClients {
+    /// Requests, retries, 429s and failures of every client of the connection, added up.
+    pub fn stats(&self) -> HttpStats {
+        let clients = self.0.lock().map(|c| c.clone()).unwrap_or_default();
+        clients.iter().map(HttpClient::stats).fold(HttpStats::default(), |sum, s| HttpStats {
+            requests: sum.requests + s.requests,
+            retries: sum.retries + s.retries,
+            throttled: sum.throttled + s.throttled,
+            failures: sum.failures + s.failures,
+        })
+    }
+
+    fn register(&self, client: &HttpClient) {
+        if let Ok(mut clients) = self.0.lock() {
+            clients.push(client.clone());
+        }
+    }
+}
+
 /// What the runner gives a connector: its connection's common settings, the way to get an HTTP
 /// client from the one toolkit, and the clock.
 #[derive(Clone)]
@@ -76,6 +99,8 @@ pub struct ConnectorContext {
     pub clock: Clock,
     /// Applied to every HTTP client built through [`ConnectorContext::http`].
     pub http_tuning: Option<HttpTuning>,
+    /// Every client built through [`ConnectorContext::http`], for request counts.
+    pub clients: HttpClients,
 }
 
 impl ConnectorContext {
@@ -87,6 +112,7 @@ impl ConnectorContext {
             max_requests_per_minute: None,
             clock: Arc::new(chrono::Utc::now),
             http_tuning: None,
+            clients: HttpClients::default(),
         }
     }
 
@@ -113,7 +139,9 @@ impl ConnectorContext {
         if let Some(tuning) = &self.http_tuning {
             builder = tuning(builder);
         }
-        builder.build()
+        let client = builder.build()?;
+        self.clients.register(&client);
+        Ok(client)
     }
 }
 

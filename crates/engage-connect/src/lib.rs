@@ -18,7 +18,7 @@ mod paging;
 pub mod time;
 
 pub use connector::{
-    BuildFn, Checkpoint, Clock, Connector, ConnectorContext, Descriptor, DynConnector, HttpTuning, Page,
+    BuildFn, Checkpoint, Clock, Connector, ConnectorContext, Descriptor, DynConnector, HttpClients, HttpTuning, Page,
     PageStream, StreamSpec, SyncMode, descriptor,
 };
 pub use error::{ConnectorError, ErrorClass};

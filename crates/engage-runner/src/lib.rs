@@ -11,7 +11,7 @@ mod sync;
 use std::sync::Arc;
 
 use engage_config::{Config, ConnectionConfig};
-use engage_connect::{Clock, ConnectorContext, ConnectorError, DynConnector, HttpTuning};
+use engage_connect::{Clock, ConnectorContext, ConnectorError, DynConnector, HttpClients, HttpTuning};
 use engage_store::Store;
 
 pub use registry::{descriptors, kinds};
@@ -43,6 +43,8 @@ pub struct Connection {
     pub config: ConnectionConfig,
     /// Its connector.
     pub connector: Box<dyn DynConnector>,
+    /// Its HTTP clients, for request counts.
+    pub http: HttpClients,
 }
 
 /// Which (connection, stream) pairs to sync.
@@ -69,7 +71,7 @@ pub fn build_connections(config: &Config, options: &BuildOptions) -> Result<Vec<
         .connections
         .iter()
         .map(|conn| {
-            let connector = build_connector(
+            let (connector, http) = build_connector(
                 &conn.kind,
                 &conn.name,
                 conn.base_url.as_deref(),
@@ -77,12 +79,13 @@ pub fn build_connections(config: &Config, options: &BuildOptions) -> Result<Vec<
                 &conn.options.to_json(),
                 options,
             )?;
-            Ok(Connection { config: conn.clone(), connector })
+            Ok(Connection { config: conn.clone(), connector, http })
         })
         .collect()
 }
 
-/// Builds one connector of `kind` from its kind-specific options (as JSON).
+/// Builds one connector of `kind` from its kind-specific options (as JSON); also returns the
+/// handle on the HTTP clients it builds.
 pub fn build_connector(
     kind: &str,
     name: &str,
@@ -90,7 +93,7 @@ pub fn build_connector(
     max_requests_per_minute: Option<u32>,
     options_json: &serde_json::Value,
     options: &BuildOptions,
-) -> Result<Box<dyn DynConnector>, RunnerError> {
+) -> Result<(Box<dyn DynConnector>, HttpClients), RunnerError> {
     let failed = |source| RunnerError::Connector { connection: name.to_owned(), source };
     let descriptor = registry::descriptor(kind)
         .ok_or_else(|| failed(ConnectorError::needs_human(format!("unknown connector kind `{kind}`"))))?;
@@ -101,7 +104,8 @@ pub fn build_connector(
     if let Some(clock) = &options.clock {
         ctx.clock = Arc::clone(clock);
     }
-    (descriptor.build)(options_json, ctx).map_err(failed)
+    let clients = ctx.clients.clone();
+    Ok(((descriptor.build)(options_json, ctx).map_err(failed)?, clients))
 }
 
 /// The (connection index, stream name) pairs a selection names, in configuration order.

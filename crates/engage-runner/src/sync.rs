@@ -67,7 +67,8 @@ pub struct StreamOutcome {
     pub status: RunStatus,
     /// Pages committed.
     pub pages: u64,
-    /// Records committed (as delivered, duplicates included).
+    /// Source records of the stream committed (as delivered, duplicates included; records the
+    /// connector derives from them, such as timeline interactions, are not counted).
     pub records: u64,
     /// Records that changed the store.
     pub written: u64,
@@ -79,6 +80,16 @@ pub struct StreamOutcome {
     pub error_class: Option<ErrorClass>,
     /// How long it took.
     pub elapsed: Duration,
+}
+
+/// What the committer did.
+#[derive(Default)]
+struct Tally {
+    pages: u64,
+    records: u64,
+    written: u64,
+    quarantined: u64,
+    notes: Vec<String>,
 }
 
 enum Stop {
@@ -98,6 +109,7 @@ pub async fn sync_stream(
     options: &SyncOptions,
 ) -> Result<StreamOutcome, RunnerError> {
     let started = Instant::now();
+    let primary = connector.streams().into_iter().find(|s| s.name == stream).map(|s| s.entity);
     let run_id = store.start_run(connection, stream).await?;
     let checkpoint = if options.full_refresh { None } else { store.checkpoint(connection, stream).await? };
     tracing::info!(connection, stream, resume = checkpoint.is_some(), "sync started");
@@ -136,37 +148,53 @@ pub async fn sync_stream(
         error_class: None,
         elapsed: Duration::ZERO,
     };
-    let mut notes: Vec<String> = Vec::new();
-    let committer = async {
-        while let Some(page) = rx.recv().await {
-            let write = PageWrite {
-                records: &page.records,
-                quarantined: &page.quarantined,
-                checkpoint: Some(&page.checkpoint),
-                run_id: Some(run_id),
-            };
-            let stats = store.commit_page(connection, stream, write).await?;
-            outcome.pages += 1;
-            outcome.records += page.records.len() as u64;
-            outcome.written += stats.written;
-            outcome.quarantined += stats.quarantined;
-            notes.extend(page.notes);
-            if let Some(progress) = &options.progress {
-                progress(&Progress {
-                    connection: connection.to_owned(),
-                    stream: stream.to_owned(),
-                    pages: outcome.pages,
-                    records: outcome.records,
-                    quarantined: outcome.quarantined,
-                    elapsed: started.elapsed(),
-                });
+    // The committer runs as its own task so that binding and writing page k happen on another
+    // thread than fetching and parsing page k+1.
+    let committer = {
+        let (store, connection, stream, progress) =
+            (store.clone(), connection.to_owned(), stream.to_owned(), options.progress.clone());
+        tokio::spawn(async move {
+            let mut tally = Tally::default();
+            while let Some(page) = rx.recv().await {
+                let write = PageWrite {
+                    records: &page.records,
+                    quarantined: &page.quarantined,
+                    checkpoint: Some(&page.checkpoint),
+                    run_id: Some(run_id),
+                };
+                let stats = match store.commit_page(&connection, &stream, write).await {
+                    Ok(stats) => stats,
+                    Err(error) => return (tally, Some(error)),
+                };
+                tally.pages += 1;
+                tally.records +=
+                    page.records.iter().filter(|r| primary.is_none_or(|kind| r.kind() == kind)).count() as u64;
+                tally.written += stats.written;
+                tally.quarantined += stats.quarantined;
+                tally.notes.extend(page.notes);
+                if let Some(progress) = &progress {
+                    progress(&Progress {
+                        connection: connection.clone(),
+                        stream: stream.clone(),
+                        pages: tally.pages,
+                        records: tally.records,
+                        quarantined: tally.quarantined,
+                        elapsed: started.elapsed(),
+                    });
+                }
             }
-        }
-        Ok::<(), engage_store::StoreError>(())
+            (tally, None)
+        })
     };
-    let (stop, committed) = tokio::join!(producer, committer);
+    let stop = producer.await;
+    let (tally, store_error) = match committer.await {
+        Ok(result) => result,
+        Err(join_error) => (Tally::default(), Some(engage_store::StoreError::Record(format!("committer: {join_error}")))),
+    };
+    let notes = tally.notes;
+    (outcome.pages, outcome.records, outcome.written, outcome.quarantined) =
+        (tally.pages, tally.records, tally.written, tally.quarantined);
     outcome.elapsed = started.elapsed();
-    let store_error = committed.err();
     outcome.status = match (&stop, &store_error) {
         (_, Some(_)) | (Stop::Failed(_), _) => RunStatus::Failed,
         (Stop::Cancelled, None) => RunStatus::Cancelled,

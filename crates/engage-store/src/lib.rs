@@ -159,6 +159,7 @@ impl Store {
                     .create_if_missing(true)
                     .page_size(16_384)
                     .pragma("mmap_size", "268435456")
+                    .pragma("wal_autocheckpoint", "10000")
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))

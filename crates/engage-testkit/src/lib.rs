@@ -50,6 +50,7 @@ fn connector(subject: &Subject) -> Box<dyn DynConnector> {
     let options = BuildOptions { clock: None, http_tuning: Some(tuning()) };
     build_connector(subject.kind, CONNECTION, Some(&subject.sim.base_url()), None, &subject.options, &options)
         .expect("build the connector")
+        .0
 }
 
 /// Runs the whole kit on `backend`. Panics with a precise message on the first broken promise.

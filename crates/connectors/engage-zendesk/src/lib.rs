@@ -16,14 +16,13 @@
 //! honours both.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use engage_connect::http::{Auth, HttpClient};
 use engage_connect::time::json_timestamp;
 use engage_connect::{
     Checkpoint, Connector, ConnectorContext, ConnectorError, Field, FieldType, PageStream, Schema, Secret,
-    Step, StreamSpec, SyncMode, paged, source_id,
+    Step, StreamSpec, SyncMode, paged,
 };
-use engage_model::{EntityKind, Quarantined};
+use engage_model::EntityKind;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -166,35 +165,46 @@ impl Zendesk {
     }
 
     fn export(&self, export: Export, checkpoint: Option<Checkpoint>) -> PageStream<'_> {
-        let cursor =
-            checkpoint.as_ref().and_then(|c| c.get("cursor")).and_then(Value::as_str).map(str::to_owned);
-        paged(cursor, move |cursor| async move {
-            let (path, key) = match export {
-                Export::Tickets => ("/api/v2/incremental/tickets/cursor.json", "tickets"),
-                Export::Users => ("/api/v2/incremental/users/cursor.json", "users"),
-            };
-            let mut query = vec![("per_page".to_owned(), self.page_size.to_string())];
-            if let Export::Tickets = export {
-                query.push(("include".to_owned(), "metric_sets".to_owned()));
-            }
-            match &cursor {
-                Some(c) => query.push(("cursor".to_owned(), c.clone())),
-                None => query.push(("start_time".to_owned(), self.export_start().to_string())),
-            }
-            let (_, body) = self.http.get(path).query_pairs(query).send_json().await?;
-            let items = body.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+        let cursor = checkpoint.as_ref().and_then(|c| c.get("cursor")).and_then(Value::as_str).map(str::to_owned);
+        let first = self.fetch_export(export, cursor.clone());
+        paged((first, cursor), move |(fetch, cursor): (Fetch, Option<String>)| async move {
+            let body = fetch.await.map_err(|e| ConnectorError::retry(format!("export request: {e}")))??;
+            let after = body.after_cursor.clone().or(cursor);
+            let end = body.end_of_stream.unwrap_or(true) || after.is_none();
+            // Ask for the next page before mapping this one, so Zendesk (or the simulator)
+            // prepares it while this page is mapped and committed.
+            let next = (!end).then(|| self.fetch_export(export, after.clone()));
             let mut page = match export {
-                Export::Tickets => map::tickets(items, body.get("metric_sets")),
-                Export::Users => map::users(items),
+                Export::Tickets => map::tickets(&body.tickets, &body.metric_sets),
+                Export::Users => map::users(&body.users),
             };
-            let after = body.get("after_cursor").and_then(Value::as_str).map(str::to_owned).or(cursor);
-            let end = body.get("end_of_stream").and_then(Value::as_bool).unwrap_or(true);
             page.checkpoint = match &after {
                 Some(c) => serde_json::json!({ "cursor": c }),
                 None => serde_json::json!({}),
             };
-            Ok(if end || after.is_none() { Step::Last(page) } else { Step::Page(page, after) })
+            Ok(match next {
+                Some(next) => Step::Page(page, (next, after)),
+                None => Step::Last(page),
+            })
         })
+    }
+
+    /// Starts the request for one export page, from `cursor` or from the start time.
+    fn fetch_export(&self, export: Export, cursor: Option<String>) -> Fetch {
+        let path = match export {
+            Export::Tickets => "/api/v2/incremental/tickets/cursor.json",
+            Export::Users => "/api/v2/incremental/users/cursor.json",
+        };
+        let mut query = vec![("per_page".to_owned(), self.page_size.to_string())];
+        if let Export::Tickets = export {
+            query.push(("include".to_owned(), "metric_sets".to_owned()));
+        }
+        match cursor {
+            Some(c) => query.push(("cursor".to_owned(), c)),
+            None => query.push(("start_time".to_owned(), self.export_start().to_string())),
+        }
+        let request = self.http.get(path).query_pairs(query);
+        tokio::spawn(async move { request.send_parsed::<map::ExportPage>().await.map(|(_, body)| body) })
     }
 
     fn satisfaction_ratings(&self, checkpoint: Option<Checkpoint>) -> PageStream<'_> {
@@ -215,20 +225,17 @@ impl Zendesk {
                 query.push(("page[after]".to_owned(), after.clone()));
             }
             let (_, body) =
-                self.http.get("/api/v2/satisfaction_ratings").query_pairs(query).send_json().await?;
-            let items = body
-                .get("satisfaction_ratings")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default();
-            let mut page = map::ratings(items);
+                self.http.get("/api/v2/satisfaction_ratings").query_pairs(query).send_parsed::<RatingsPage>().await?;
+            let mut page = map::ratings(&body.satisfaction_ratings);
+            let items: Vec<Value> =
+                body.satisfaction_ratings.iter().filter_map(|r| serde_json::from_str(r.get()).ok()).collect();
             let newest = items
                 .iter()
                 .filter_map(|r| json_timestamp(r.get("updated_at")).ok().flatten())
                 .map(|t| t.timestamp())
                 .fold(state.newest, i64::max);
-            let has_more = body.pointer("/meta/has_more").and_then(Value::as_bool).unwrap_or(false);
-            let next_after = body.pointer("/meta/after_cursor").and_then(Value::as_str).map(str::to_owned);
+            let has_more = body.meta.pointer("/has_more").and_then(Value::as_bool).unwrap_or(false);
+            let next_after = body.meta.pointer("/after_cursor").and_then(Value::as_str).map(str::to_owned);
             match (has_more, next_after) {
                 (true, Some(after)) => {
                     page.checkpoint = serde_json::json!({ "start_time": state.start, "after": after });
@@ -245,18 +252,20 @@ impl Zendesk {
     }
 }
 
+/// An export page being fetched.
+type Fetch = tokio::task::JoinHandle<Result<map::ExportPage, ConnectorError>>;
+
 struct RatingsState {
     start: i64,
     after: Option<String>,
     newest: i64,
 }
 
-/// Parses a timestamp field or explains why it cannot.
-pub(crate) fn time_field(record: &Value, field: &str) -> Result<Option<DateTime<Utc>>, String> {
-    json_timestamp(record.get(field)).map_err(|e| format!("{field}: {e}"))
-}
-
-/// A record that could not be mapped, kept whole with the reason.
-pub(crate) fn quarantine(record: &Value, id_field: &str, reason: String) -> Quarantined {
-    Quarantined { source_id: source_id(record, id_field), raw: record.to_string(), reason }
+/// One page of satisfaction ratings.
+#[derive(Deserialize)]
+struct RatingsPage {
+    #[serde(default)]
+    satisfaction_ratings: Vec<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    meta: Value,
 }

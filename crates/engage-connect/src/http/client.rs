@@ -1,6 +1,7 @@
 //! The client, its builder, requests and responses: the one retry loop ([`Request::send`]) and
 //! the one place that classifies responses ([`HttpClient::classify`]).
 
+use serde_json::error::Category;
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -368,7 +369,7 @@ impl HttpClient {
     fn classify(
         &self,
         fetched: Result<Raw, reqwest::Error>,
-        json: bool,
+        check: Option<&mut BodyCheck<'_>>,
         target: &str,
         reauth: bool,
     ) -> Outcome {
@@ -385,20 +386,12 @@ impl HttpClient {
         };
         match code {
             200..=299 => {
-                let value = if !json {
-                    None
-                } else if raw.body.iter().all(u8::is_ascii_whitespace) && matches!(code, 204 | 205) {
-                    Some(serde_json::Value::Null)
-                } else {
-                    match serde_json::from_slice(&raw.body) {
-                        Ok(value) => Some(value),
-                        Err(e) => {
-                            let cause = format!("the response body is not valid JSON ({e})");
-                            return Outcome::Transient { cause, status: Some(code), wait: None };
-                        }
+                if let Some(check) = check {
+                    if let Err(cause) = check(&raw.body) {
+                        return Outcome::Transient { cause, status: Some(code), wait: None };
                     }
-                };
-                Outcome::Done(Box::new(self.response(raw)), value)
+                }
+                Outcome::Done(Box::new(self.response(raw)))
             }
             429 => Outcome::Throttled { wait: throttle_wait(&raw.headers, SystemTime::now()) },
             401 if reauth => Outcome::Reauthorize,
@@ -471,7 +464,7 @@ pub(crate) fn remove_param(url: &mut Url, name: &str) {
 /// What one attempt came to.
 enum Outcome {
     /// Success (and the parsed body, when JSON was asked for).
-    Done(Box<Response>, Option<serde_json::Value>),
+    Done(Box<Response>),
     /// A final error.
     Fail(ConnectorError),
     /// 5xx, timeout, reset, unreadable or truncated body: try again after `wait` or a backoff.
@@ -570,22 +563,52 @@ impl Request {
     /// Sends the request: retries transient failures with backoff, waits out 429s and rate
     /// limits, classifies errors. A 2xx is `Ok`; anything else is an error.
     pub async fn send(self) -> Result<Response, ConnectorError> {
-        self.run(false).await.map(|(response, _)| response)
+        self.run(None).await
     }
 
     /// Like [`Request::send`], and parses the body as JSON; a body that does not parse
     /// (truncated) is retried like a transient failure. An empty 204 is `null`.
     pub async fn send_json(self) -> Result<(Response, serde_json::Value), ConnectorError> {
-        self.run(true).await.map(|(response, value)| (response, value.unwrap_or_default()))
+        self.send_parsed().await
     }
 
-    async fn run(self, json: bool) -> Result<(Response, Option<serde_json::Value>), ConnectorError> {
+    /// Like [`Request::send_json`], parsing straight into `T` (no intermediate JSON tree): a
+    /// body that is not valid JSON is retried; valid JSON of the wrong shape is an error that
+    /// needs a human. An empty 204 parses as JSON `null`.
+    pub async fn send_parsed<T: serde::de::DeserializeOwned + Send>(self) -> Result<(Response, T), ConnectorError> {
+        let mut parsed: Option<Result<T, serde_json::Error>> = None;
+        let mut check = |body: &[u8]| {
+            let blank = body.iter().all(u8::is_ascii_whitespace);
+            let result = serde_json::from_slice::<T>(if blank { b"null" } else { body });
+            match result {
+                // Cut or garbled: a transport problem, retried.
+                Err(e) if !blank && matches!(e.classify(), Category::Syntax | Category::Eof) => {
+                    Err(format!("the response body is not valid JSON ({e})"))
+                }
+                other => {
+                    parsed = Some(other);
+                    Ok(())
+                }
+            }
+        };
+        let response = self.run(Some(&mut check)).await?;
+        match parsed {
+            Some(Ok(value)) => Ok((response, value)),
+            Some(Err(e)) => {
+                Err(ConnectorError::needs_human(format!("the response body has an unexpected shape: {e}"))
+                    .with_status(response.status))
+            }
+            None => Err(ConnectorError::retry("the response body was not read")),
+        }
+    }
+
+    async fn run(self, mut check: Option<&mut BodyCheck<'_>>) -> Result<Response, ConnectorError> {
         let client = &self.client;
         let inner = &*client.inner;
         let target = format!("{} {}", self.method, inner.redactor.path(&self.url));
         let result = match &self.invalid {
             Some(why) => Err(ConnectorError::needs_human(format!("{target}: {why}"))),
-            None => self.attempts(json, &target).await,
+            None => self.attempts(&mut check, &target).await,
         };
         if let Err(error) = &result {
             Counters::add(&inner.stats.failures);
@@ -597,9 +620,9 @@ impl Request {
     /// The one retry loop.
     async fn attempts(
         &self,
-        json: bool,
+        check: &mut Option<&mut BodyCheck<'_>>,
         target: &str,
-    ) -> Result<(Response, Option<serde_json::Value>), ConnectorError> {
+    ) -> Result<Response, ConnectorError> {
         let client = &self.client;
         let inner = &*client.inner;
         let authenticate = self.authenticate && self.url.origin() == inner.base_url.origin();
@@ -642,8 +665,8 @@ impl Request {
             if let Ok(raw) = &fetched {
                 inner.limiter.observe(&raw.headers, SystemTime::now());
             }
-            let (wait, cause) = match client.classify(fetched, json, target, oauth && !reauthorized) {
-                Outcome::Done(response, value) => return Ok((*response, value)),
+            let (wait, cause) = match client.classify(fetched, check.as_deref_mut(), target, oauth && !reauthorized) {
+                Outcome::Done(response) => return Ok(*response),
                 Outcome::Fail(error) => return Err(error),
                 Outcome::Reauthorize => {
                     (reauthorized, rejected) = (true, token);
@@ -788,3 +811,6 @@ impl Response {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }
+
+/// Checks (and keeps) a 2xx body; an `Err` makes the response a transient failure, retried.
+type BodyCheck<'a> = dyn FnMut(&[u8]) -> Result<(), String> + Send + 'a;

@@ -610,13 +610,14 @@ impl Gen {
         RatingSummary { id: Some(self.ratings.ids.id(self.ratings.first() + j)), score, comment }
     }
 
-    /// The ticket at `index` and version `v`, with its metric set (`None` for deleted tickets).
-    /// `malformed` selects a malformation (see [`crate::Faults::malformation`]).
+    /// The ticket at `index` and version `v`, with its metric set when `with_metric` (`None` for
+    /// deleted tickets). `malformed` selects a malformation (see [`crate::Faults::malformation`]).
     pub fn ticket(
         &self,
         index: u64,
         v: &Version,
         malformed: Option<u8>,
+        with_metric: bool,
     ) -> (Doc<'_, Ticket>, Option<Metric>) {
         let first = self.tickets.first();
         if index < first {
@@ -624,7 +625,7 @@ impl Gen {
                 FixedRecord::Verbatim(value) => value,
                 FixedRecord::User { .. } => &Value::Null,
             };
-            return (Doc::Fixed(value), self.fixture_metric(value, index));
+            return (Doc::Fixed(value), self.fixture_metric(value, index).filter(|_| with_metric));
         }
         let k = index - first;
         let id = TICKET_BASE + k;
@@ -720,7 +721,7 @@ impl Gen {
             from_messaging_channel: messaging,
             x_sim_extra: extra,
         };
-        let metric = (!v.deleted).then(|| {
+        let metric = (with_metric && !v.deleted).then(|| {
             self.metric(&MetricInput {
                 ticket_id: id,
                 key: index,

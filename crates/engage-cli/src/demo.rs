@@ -1,0 +1,161 @@
+//! `engage demo` and `engage sandbox`: the whole product on loopback, with no accounts.
+
+use std::path::{Path, PathBuf};
+
+use engage_runner::{BuildOptions, Selection, SyncOptions};
+use engage_sandbox::{Sandbox, SandboxOptions};
+use engage_store::{RunStatus, Store, query_read_only};
+use serde_json::Value;
+
+use crate::commands::{Failure, load, store_url};
+
+/// One demo connection: the simulator it talks to and the connector options that match it.
+struct DemoConnection {
+    name: &'static str,
+    kind: &'static str,
+    simulator: &'static str,
+    /// Extra TOML lines (non-secret options).
+    options: fn() -> Vec<String>,
+    /// The secret option's name and value, written to a file next to the config.
+    secret: fn() -> (&'static str, String),
+}
+
+const CONNECTIONS: &[DemoConnection] = &[DemoConnection {
+    name: "helpdesk",
+    kind: "zendesk",
+    simulator: "zendesk",
+    options: || {
+        let sim = engage_sandbox::zendesk::ZendeskOptions::default();
+        vec![format!("email = {:?}", sim.email)]
+    },
+    secret: || ("api_token", engage_sandbox::zendesk::ZendeskOptions::default().api_token),
+}];
+
+fn simulator_names() -> Vec<&'static str> {
+    CONNECTIONS.iter().map(|c| c.simulator).collect()
+}
+
+/// `engage demo [--dir DIR] [--records N]`.
+pub async fn demo(dir: Option<PathBuf>, records: usize) -> Result<(), Failure> {
+    let dir = match dir {
+        Some(dir) => dir,
+        None => std::env::temp_dir().join(format!("engage-demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"))),
+    };
+    std::fs::create_dir_all(dir.join("secrets"))?;
+    for leftover in ["engage.db", "engage.db-wal", "engage.db-shm"] {
+        let path = dir.join(leftover);
+        if path.exists() {
+            std::fs::remove_file(path)?;
+        }
+    }
+    let options = SandboxOptions { records, seed: 1, unlimited: false, now: chrono::Utc::now().timestamp() };
+    println!("starting the simulators on 127.0.0.1 ({records} records each)...");
+    let sandbox = Sandbox::start(&simulator_names(), &options).await?;
+    let config_path = dir.join("engage.toml");
+    write_config(&dir, &config_path, &sandbox)?;
+    println!("wrote {}", config_path.display());
+
+    let config = load(&config_path)?;
+    let url = store_url(&config, &config_path);
+    let store = Store::open(&url).await?;
+    let connections = engage_runner::build_connections(&config, &BuildOptions::default())?;
+    let outcomes =
+        engage_runner::sync_selected(&store, &connections, &Selection::default(), &SyncOptions::default(), 4).await?;
+    store.close().await;
+    drop(sandbox);
+
+    println!();
+    println!("synced into {}:", dir.join("engage.db").display());
+    for o in &outcomes {
+        let status = if o.status == RunStatus::Succeeded { String::new() } else { format!(" ({})", o.status.as_str()) };
+        println!(
+            "  {}/{}: {} records in {} pages, {} quarantined{status}",
+            o.connection, o.stream, o.records, o.pages, o.quarantined
+        );
+    }
+    print_headlines(&url).await?;
+    println!();
+    println!("keep exploring this store:");
+    let cfg = config_path.display();
+    println!("  engage --config {cfg} status");
+    println!("  engage --config {cfg} query \"SELECT channel, count(*) AS tickets FROM tickets GROUP BY channel\"");
+    println!("  engage --config {cfg} query --format csv \"SELECT * FROM survey_responses\"");
+    if outcomes.iter().any(|o| o.status == RunStatus::Failed) {
+        return Err(Failure::Exit(crate::exit::FAILURE));
+    }
+    Ok(())
+}
+
+fn write_config(dir: &Path, config_path: &Path, sandbox: &Sandbox) -> Result<(), Failure> {
+    let urls = sandbox.urls();
+    let mut text = String::from(
+        "# Written by `engage demo`: the built-in simulators on 127.0.0.1 (they stop when the demo ends).\n\n\
+         [store]\nurl = \"sqlite://engage.db\"\n",
+    );
+    for c in CONNECTIONS {
+        let (secret_key, secret_value) = (c.secret)();
+        let secret_file = format!("secrets/{}_{secret_key}", c.name);
+        std::fs::write(dir.join(&secret_file), format!("{secret_value}\n"))?;
+        text.push_str(&format!(
+            "\n[[connection]]\nname = \"{}\"\nkind = \"{}\"\nbase_url = \"{}\"\n{}\n{secret_key}_file = \"{secret_file}\"\n",
+            c.name,
+            c.kind,
+            urls.get(c.simulator).cloned().unwrap_or_default(),
+            (c.options)().join("\n"),
+        ));
+    }
+    std::fs::write(config_path, text)?;
+    Ok(())
+}
+
+/// A few headline numbers straight from the store.
+async fn print_headlines(url: &str) -> Result<(), Failure> {
+    let scalar = |sql: &'static str| async move {
+        let result = query_read_only(url, sql).await?;
+        Ok::<Value, Failure>(result.rows.first().and_then(|r| r.first()).cloned().unwrap_or(Value::Null))
+    };
+    let tickets = scalar("SELECT count(*) FROM tickets WHERE deleted_at IS NULL").await?;
+    let solved = scalar("SELECT count(*) FROM tickets WHERE deleted_at IS NULL AND status IN ('solved', 'closed')").await?;
+    let good = scalar("SELECT count(*) FROM survey_responses WHERE kind = 'csat' AND score = 1").await?;
+    let bad = scalar("SELECT count(*) FROM survey_responses WHERE kind = 'csat' AND score = 0").await?;
+    let replies = query_read_only(
+        url,
+        "SELECT first_reply_minutes FROM tickets WHERE deleted_at IS NULL AND first_reply_minutes IS NOT NULL",
+    )
+    .await?;
+    let mut minutes: Vec<f64> = replies.rows.iter().filter_map(|r| r[0].as_f64()).collect();
+    minutes.sort_by(f64::total_cmp);
+    let median = match minutes.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(minutes[n / 2]),
+        n => Some((minutes[n / 2 - 1] + minutes[n / 2]) / 2.0),
+    };
+    let (good, bad) = (good.as_i64().unwrap_or(0), bad.as_i64().unwrap_or(0));
+    println!();
+    println!("headlines:");
+    println!("  tickets: {tickets} ({solved} solved or closed)");
+    match median {
+        Some(m) => println!("  median first reply: {m:.0} minutes"),
+        None => println!("  median first reply: no replied tickets"),
+    }
+    if good + bad > 0 {
+        println!("  CSAT: {:.1}% ({good} good, {bad} bad)", 100.0 * good as f64 / (good + bad) as f64);
+    } else {
+        println!("  CSAT: no rated tickets");
+    }
+    Ok(())
+}
+
+/// `engage sandbox [NAME...] [--records N]`: runs simulators until Ctrl-C.
+pub async fn sandbox(names: Vec<String>, records: usize) -> Result<(), Failure> {
+    let names: Vec<&str> =
+        if names.is_empty() { engage_sandbox::SIMULATORS.to_vec() } else { names.iter().map(String::as_str).collect() };
+    let options = SandboxOptions { records, seed: 1, unlimited: false, now: chrono::Utc::now().timestamp() };
+    let sandbox = Sandbox::start(&names, &options).await?;
+    for (name, url) in sandbox.urls() {
+        println!("{name}: {url}");
+    }
+    println!("(Ctrl-C to stop)");
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
