@@ -39,7 +39,9 @@ fn simulator_names() -> Vec<&'static str> {
 pub async fn demo(dir: Option<PathBuf>, records: usize) -> Result<(), Failure> {
     let dir = match dir {
         Some(dir) => dir,
-        None => std::env::temp_dir().join(format!("engage-demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"))),
+        None => {
+            std::env::temp_dir().join(format!("engage-demo-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S")))
+        }
     };
     std::fs::create_dir_all(dir.join("secrets"))?;
     for leftover in ["engage.db", "engage.db-wal", "engage.db-shm"] {
@@ -60,14 +62,19 @@ pub async fn demo(dir: Option<PathBuf>, records: usize) -> Result<(), Failure> {
     let store = Store::open(&url).await?;
     let connections = engage_runner::build_connections(&config, &BuildOptions::default())?;
     let outcomes =
-        engage_runner::sync_selected(&store, &connections, &Selection::default(), &SyncOptions::default(), 4).await?;
+        engage_runner::sync_selected(&store, &connections, &Selection::default(), &SyncOptions::default(), 4)
+            .await?;
     store.close().await;
     drop(sandbox);
 
     println!();
     println!("synced into {}:", dir.join("engage.db").display());
     for o in &outcomes {
-        let status = if o.status == RunStatus::Succeeded { String::new() } else { format!(" ({})", o.status.as_str()) };
+        let status = if o.status == RunStatus::Succeeded {
+            String::new()
+        } else {
+            format!(" ({})", o.status.as_str())
+        };
         println!(
             "  {}/{}: {} records in {} pages, {} quarantined{status}",
             o.connection, o.stream, o.records, o.pages, o.quarantined
@@ -78,7 +85,9 @@ pub async fn demo(dir: Option<PathBuf>, records: usize) -> Result<(), Failure> {
     println!("keep exploring this store:");
     let cfg = config_path.display();
     println!("  engage --config {cfg} status");
-    println!("  engage --config {cfg} query \"SELECT channel, count(*) AS tickets FROM tickets GROUP BY channel\"");
+    println!(
+        "  engage --config {cfg} query \"SELECT channel, count(*) AS tickets FROM tickets GROUP BY channel\""
+    );
     println!("  engage --config {cfg} query --format csv \"SELECT * FROM survey_responses\"");
     if outcomes.iter().any(|o| o.status == RunStatus::Failed) {
         return Err(Failure::Exit(crate::exit::FAILURE));
@@ -115,7 +124,9 @@ async fn print_headlines(url: &str) -> Result<(), Failure> {
         Ok::<Value, Failure>(result.rows.first().and_then(|r| r.first()).cloned().unwrap_or(Value::Null))
     };
     let tickets = scalar("SELECT count(*) FROM tickets WHERE deleted_at IS NULL").await?;
-    let solved = scalar("SELECT count(*) FROM tickets WHERE deleted_at IS NULL AND status IN ('solved', 'closed')").await?;
+    let solved =
+        scalar("SELECT count(*) FROM tickets WHERE deleted_at IS NULL AND status IN ('solved', 'closed')")
+            .await?;
     let good = scalar("SELECT count(*) FROM survey_responses WHERE kind = 'csat' AND score = 1").await?;
     let bad = scalar("SELECT count(*) FROM survey_responses WHERE kind = 'csat' AND score = 0").await?;
     let replies = query_read_only(
@@ -148,8 +159,11 @@ async fn print_headlines(url: &str) -> Result<(), Failure> {
 
 /// `engage sandbox [NAME...] [--records N]`: runs simulators until Ctrl-C.
 pub async fn sandbox(names: Vec<String>, records: usize) -> Result<(), Failure> {
-    let names: Vec<&str> =
-        if names.is_empty() { engage_sandbox::SIMULATORS.to_vec() } else { names.iter().map(String::as_str).collect() };
+    let names: Vec<&str> = if names.is_empty() {
+        engage_sandbox::SIMULATORS.to_vec()
+    } else {
+        names.iter().map(String::as_str).collect()
+    };
     let options = SandboxOptions { records, seed: 1, unlimited: false, now: chrono::Utc::now().timestamp() };
     let sandbox = Sandbox::start(&names, &options).await?;
     for (name, url) in sandbox.urls() {

@@ -18,8 +18,8 @@ mod paging;
 pub mod time;
 
 pub use connector::{
-    BuildFn, Checkpoint, Clock, Connector, ConnectorContext, Descriptor, DynConnector, HttpClients, HttpTuning, Page,
-    PageStream, StreamSpec, SyncMode, descriptor,
+    BuildFn, Checkpoint, Clock, Connector, ConnectorContext, Descriptor, DynConnector, HttpClients,
+    HttpTuning, Page, PageStream, StreamSpec, SyncMode, descriptor,
 };
 pub use error::{ConnectorError, ErrorClass};
 pub use paging::{Step, paged, source_id};

@@ -28,8 +28,13 @@ fn peak_rss_mib() -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let tickets: usize = std::env::args().skip(1).find(|a| !a.starts_with('-')).and_then(|a| a.parse().ok()).unwrap_or(200_000);
-    let sandbox_bin = std::env::var("ENGAGE_SANDBOX_BIN").expect("ENGAGE_SANDBOX_BIN: path of the engage-sandbox binary");
+    let tickets: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(200_000);
+    let sandbox_bin =
+        std::env::var("ENGAGE_SANDBOX_BIN").expect("ENGAGE_SANDBOX_BIN: path of the engage-sandbox binary");
     let mut sim = Command::new(sandbox_bin)
         .args(["zendesk", "--records", &tickets.to_string(), "--unlimited"])
         .stdin(Stdio::piped())
@@ -37,7 +42,9 @@ async fn main() {
         .spawn()
         .expect("start engage-sandbox");
     let mut line = String::new();
-    BufReader::new(sim.stdout.take().expect("stdout")).read_line(&mut line).expect("read the sandbox's URL line");
+    BufReader::new(sim.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the sandbox's URL line");
     let urls: serde_json::Value = serde_json::from_str(&line).expect("URL line is JSON");
     let base_url = urls["zendesk"].as_str().expect("zendesk URL").to_owned();
 
@@ -45,7 +52,8 @@ async fn main() {
     let defaults = engage_sandbox::zendesk::ZendeskOptions::default();
     let options = serde_json::json!({ "email": defaults.email, "api_token": defaults.api_token });
     let (connector, http) =
-        build_connector("zendesk", "bench", Some(&base_url), None, &options, &BuildOptions::default()).expect("connector");
+        build_connector("zendesk", "bench", Some(&base_url), None, &options, &BuildOptions::default())
+            .expect("connector");
 
     if std::env::var_os("ENGAGE_BENCH_READ_ONLY").is_some() {
         use futures::StreamExt;
@@ -59,13 +67,17 @@ async fn main() {
         return;
     }
     let started = Instant::now();
-    let outcome = sync_stream(&t.store, connector.as_ref(), "bench", "tickets", &SyncOptions::default()).await.expect("sync");
+    let outcome = sync_stream(&t.store, connector.as_ref(), "bench", "tickets", &SyncOptions::default())
+        .await
+        .expect("sync");
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(outcome.error, None);
     let rss = peak_rss_mib();
 
     let http_before = http.stats().requests;
-    let again = sync_stream(&t.store, connector.as_ref(), "bench", "tickets", &SyncOptions::default()).await.expect("sync");
+    let again = sync_stream(&t.store, connector.as_ref(), "bench", "tickets", &SyncOptions::default())
+        .await
+        .expect("sync");
     let resync_requests = http.stats().requests - http_before;
     assert_eq!(again.written, 0);
 
@@ -82,4 +94,3 @@ async fn main() {
     let _ = sim.kill();
     let _ = sim.wait();
 }
-

@@ -168,7 +168,8 @@ pub async fn sync_stream(
                 };
                 tally.pages += 1;
                 tally.records +=
-                    page.records.iter().filter(|r| primary.is_none_or(|kind| r.kind() == kind)).count() as u64;
+                    page.records.iter().filter(|r| primary.is_none_or(|kind| r.kind() == kind)).count()
+                        as u64;
                 tally.written += stats.written;
                 tally.quarantined += stats.quarantined;
                 tally.notes.extend(page.notes);
@@ -189,7 +190,9 @@ pub async fn sync_stream(
     let stop = producer.await;
     let (tally, store_error) = match committer.await {
         Ok(result) => result,
-        Err(join_error) => (Tally::default(), Some(engage_store::StoreError::Record(format!("committer: {join_error}")))),
+        Err(join_error) => {
+            (Tally::default(), Some(engage_store::StoreError::Record(format!("committer: {join_error}"))))
+        }
     };
     let notes = tally.notes;
     (outcome.pages, outcome.records, outcome.written, outcome.quarantined) =

@@ -159,7 +159,7 @@ impl Store {
                     .create_if_missing(true)
                     .page_size(16_384)
                     .pragma("mmap_size", "268435456")
-                    .pragma("wal_autocheckpoint", "10000")
+                    .pragma("cache_size", "-16384")
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))

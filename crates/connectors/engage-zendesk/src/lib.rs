@@ -165,7 +165,8 @@ impl Zendesk {
     }
 
     fn export(&self, export: Export, checkpoint: Option<Checkpoint>) -> PageStream<'_> {
-        let cursor = checkpoint.as_ref().and_then(|c| c.get("cursor")).and_then(Value::as_str).map(str::to_owned);
+        let cursor =
+            checkpoint.as_ref().and_then(|c| c.get("cursor")).and_then(Value::as_str).map(str::to_owned);
         let first = self.fetch_export(export, cursor.clone());
         paged((first, cursor), move |(fetch, cursor): (Fetch, Option<String>)| async move {
             let body = fetch.await.map_err(|e| ConnectorError::retry(format!("export request: {e}")))??;
@@ -224,8 +225,12 @@ impl Zendesk {
             if let Some(after) = &state.after {
                 query.push(("page[after]".to_owned(), after.clone()));
             }
-            let (_, body) =
-                self.http.get("/api/v2/satisfaction_ratings").query_pairs(query).send_parsed::<RatingsPage>().await?;
+            let (_, body) = self
+                .http
+                .get("/api/v2/satisfaction_ratings")
+                .query_pairs(query)
+                .send_parsed::<RatingsPage>()
+                .await?;
             let mut page = map::ratings(&body.satisfaction_ratings);
             let items: Vec<Value> =
                 body.satisfaction_ratings.iter().filter_map(|r| serde_json::from_str(r.get()).ok()).collect();

@@ -8,9 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use engage_connect::Page;
-use engage_model::{
-    Identity, Quarantined, Record, SurveyKind, SurveyResponse, Ticket, raw_json,
-};
+use engage_model::{Identity, Quarantined, Record, SurveyKind, SurveyResponse, Ticket, raw_json};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -57,12 +55,18 @@ struct Rating {
 #[derive(Deserialize)]
 struct MetricFields {
     ticket_id: Option<Value>,
-    reply_time_in_minutes: Option<Value>,
-    first_resolution_time_in_minutes: Option<Value>,
-    full_resolution_time_in_minutes: Option<Value>,
+    reply_time_in_minutes: Option<Minutes>,
+    first_resolution_time_in_minutes: Option<Minutes>,
+    full_resolution_time_in_minutes: Option<Minutes>,
     reopens: Option<Value>,
     replies: Option<Value>,
     solved_at: Option<Value>,
+}
+
+/// Zendesk's `{calendar, business}` minutes; null until the event happened.
+#[derive(Deserialize)]
+struct Minutes {
+    calendar: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -115,7 +119,10 @@ fn quarantine(item: &RawValue, reason: String) -> Quarantined {
 }
 
 /// Maps every item with `map`, quarantining the ones it rejects.
-fn page_of<T: IntoIterator<Item = Record>>(items: &[Box<RawValue>], mut map: impl FnMut(&RawValue) -> Result<T, String>) -> Page {
+fn page_of<T: IntoIterator<Item = Record>>(
+    items: &[Box<RawValue>],
+    mut map: impl FnMut(&RawValue) -> Result<T, String>,
+) -> Page {
     let mut page = Page::default();
     for item in items {
         match map(item) {
@@ -139,7 +146,10 @@ pub(crate) fn tickets(items: &[Box<RawValue>], metric_sets: &[Box<RawValue>]) ->
     page_of(items, |item| ticket(item, &metrics))
 }
 
-fn ticket(item: &RawValue, metrics: &HashMap<String, (&RawValue, MetricFields)>) -> Result<[Record; 1], String> {
+fn ticket(
+    item: &RawValue,
+    metrics: &HashMap<String, (&RawValue, MetricFields)>,
+) -> Result<[Record; 1], String> {
     let fields: TicketFields = serde_json::from_str(item.get()).map_err(|e| format!("ticket: {e}"))?;
     let id = integer_id(fields.id.as_ref())?;
     let created_at = time(fields.created_at.as_ref(), "created_at")?.ok_or("created_at: missing")?;
@@ -158,7 +168,7 @@ fn ticket(item: &RawValue, metrics: &HashMap<String, (&RawValue, MetricFields)>)
     let deleted = status.as_deref() == Some("deleted");
     let customer = text(fields.requester_id.as_ref());
 
-    let calendar = |v: &Option<Value>| v.as_ref().and_then(|v| v.get("calendar")).and_then(Value::as_f64);
+    let calendar = |v: &Option<Minutes>| v.as_ref().and_then(|v| v.calendar);
     let count = |v: &Option<Value>| v.as_ref().and_then(Value::as_i64);
     let ticket = Ticket {
         customer_source_id: customer,
@@ -233,7 +243,8 @@ pub(crate) fn ratings(items: &[Box<RawValue>]) -> Page {
             comment: text(fields.get("comment")),
             customer_source_id: text(fields.get("requester_id")),
             customer_email: None,
-            answered_at: time(fields.get("updated_at"), "updated_at")?.or(time(fields.get("created_at"), "created_at")?),
+            answered_at: time(fields.get("updated_at"), "updated_at")?
+                .or(time(fields.get("created_at"), "created_at")?),
         };
         Ok([Record::new(id, payload(item.get())?, response)])
     })

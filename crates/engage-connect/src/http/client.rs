@@ -575,7 +575,9 @@ impl Request {
     /// Like [`Request::send_json`], parsing straight into `T` (no intermediate JSON tree): a
     /// body that is not valid JSON is retried; valid JSON of the wrong shape is an error that
     /// needs a human. An empty 204 parses as JSON `null`.
-    pub async fn send_parsed<T: serde::de::DeserializeOwned + Send>(self) -> Result<(Response, T), ConnectorError> {
+    pub async fn send_parsed<T: serde::de::DeserializeOwned + Send>(
+        self,
+    ) -> Result<(Response, T), ConnectorError> {
         let mut parsed: Option<Result<T, serde_json::Error>> = None;
         let mut check = |body: &[u8]| {
             let blank = body.iter().all(u8::is_ascii_whitespace);
@@ -665,7 +667,12 @@ impl Request {
             if let Ok(raw) = &fetched {
                 inner.limiter.observe(&raw.headers, SystemTime::now());
             }
-            let (wait, cause) = match client.classify(fetched, check.as_deref_mut(), target, oauth && !reauthorized) {
+            let (wait, cause) = match client.classify(
+                fetched,
+                check.as_deref_mut(),
+                target,
+                oauth && !reauthorized,
+            ) {
                 Outcome::Done(response) => return Ok(*response),
                 Outcome::Fail(error) => return Err(error),
                 Outcome::Reauthorize => {
