@@ -10,7 +10,8 @@ use crate::postgres::{Cluster, URL_VAR};
 pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("store") => store(),
-        _ => bail!("usage: cargo xtask bench store"),
+        Some("sync") => sync(),
+        _ => bail!("usage: cargo xtask bench <store|sync>"),
     }
 }
 
@@ -32,6 +33,49 @@ fn store() -> Result<()> {
         &figures,
         "PostgreSQL: a fresh local cluster with default durability settings (fsync on).",
     )
+}
+
+/// End-to-end Zendesk sync with the simulator in its own process, at three sizes, each in a
+/// process of its own so that every peak RSS is its own.
+fn sync() -> Result<()> {
+    crate::run(crate::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "engage-sandbox",
+        "--bin",
+        "engage-sandbox",
+    ]))?;
+    crate::run(crate::cargo().args(["bench", "-p", "engage-runner", "--bench", "sync_zendesk", "--no-run"]))?;
+    let sandbox = std::path::Path::new("target/release/engage-sandbox").canonicalize()?;
+    let mut figures = Vec::new();
+    let mut rss = Vec::new();
+    for tickets in ["100000", "200000", "1000000"] {
+        let mut cmd = crate::cargo();
+        cmd.args(["bench", "-p", "engage-runner", "--bench", "sync_zendesk", "--", tickets])
+            .env("ENGAGE_SANDBOX_BIN", &sandbox);
+        let output = capture(&mut cmd)?;
+        for line in output.lines().filter(|l| l.starts_with("sync/")) {
+            if let Some(mib) = line
+                .split("peak RSS ")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+            {
+                rss.push(mib);
+            }
+            figures.push(line.to_owned());
+        }
+    }
+    let note = match rss.as_slice() {
+        [small, _, large] => format!(
+            "The simulator runs as a separate process (`engage-sandbox zendesk --unlimited`). Peak RSS at 1,000,000 tickets is {:+.1} % of that at 100,000.",
+            (large / small - 1.0) * 100.0
+        ),
+        _ => "The simulator runs as a separate process.".to_owned(),
+    };
+    let refs: Vec<&str> = figures.iter().map(String::as_str).collect();
+    record("sync", "cargo xtask bench sync", &refs, &note)
 }
 
 fn capture(cmd: &mut Command) -> Result<String> {

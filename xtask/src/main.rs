@@ -27,7 +27,7 @@ fn main() -> Result<()> {
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask <test|ci|validate-examples|bench store|fuzz [SECONDS]>");
+            eprintln!("usage: cargo xtask <test|ci|validate-examples|bench <store|sync>|fuzz [SECONDS]>");
             std::process::exit(2);
         }
     }
@@ -173,17 +173,48 @@ fn ci() -> Result<()> {
     test(&[])
 }
 
-/// Crates that must not reach the database: the model, the config and (later) every connector.
+/// The boundaries ARCHITECTURE.md promises: the model, the config, the SDK and every connector
+/// never reach the database (not even through a dev-dependency), and connectors have no HTTP
+/// client of their own (the SDK's toolkit is the only one).
 fn check_boundaries() -> Result<()> {
-    for krate in ["engage-model", "engage-config"] {
-        let out = cargo().args(["tree", "-e", "normal", "-i", "sqlx", "-p", krate]).output()?;
+    let mut no_database =
+        vec!["engage-model".to_owned(), "engage-config".to_owned(), "engage-connect".to_owned()];
+    let connectors = connector_crates()?;
+    no_database.extend(connectors.iter().cloned());
+    for krate in &no_database {
+        let out = cargo().args(["tree", "-i", "sqlx", "-p", krate]).output()?;
         let text = String::from_utf8_lossy(&out.stdout);
         if text.lines().any(|l| l.contains("sqlx")) {
             bail!("{krate} depends on sqlx; only engage-store may talk to the database:\n{text}");
         }
-        eprintln!("boundary ok: {krate} does not depend on sqlx");
     }
+    eprintln!("boundary ok: {} does not depend on sqlx", no_database.join(", "));
+    for krate in &connectors {
+        let manifest = std::fs::read_to_string(format!("crates/connectors/{krate}/Cargo.toml"))?;
+        for banned in ["reqwest", "hyper", "ureq", "sqlx", "engage-store", "engage-runner", "engage-config"] {
+            if manifest.lines().any(|l| {
+                l.trim_start().starts_with(&format!("{banned} "))
+                    || l.trim_start().starts_with(&format!("{banned}."))
+            }) {
+                bail!(
+                    "{krate} depends on {banned}: connectors use the SDK's HTTP toolkit and never see the store or the config file"
+                );
+            }
+        }
+    }
+    eprintln!("boundary ok: connectors ({}) use only the SDK for HTTP", connectors.join(", "));
     Ok(())
+}
+
+/// The connector crates: every folder of `crates/connectors/`.
+fn connector_crates() -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir("crates/connectors")?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("Cargo.toml").is_file())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// `cargo xtask validate-examples`: `engage validate` on every `config/*.toml`, with a

@@ -37,7 +37,8 @@ pub struct Subject {
     pub options: serde_json::Value,
 }
 
-const CONNECTION: &str = "conformance";
+/// The connection name the kit syncs under (and that [`assert_matches_truth`] reads).
+pub const CONNECTION: &str = "conformance";
 
 /// Fast retries for tests; waits the vendor asks for are still honoured.
 fn tuning() -> HttpTuning {
