@@ -1,13 +1,15 @@
 //! How each unified entity maps onto its table's columns: one place, used by both backends.
 
+use std::borrow::Cow;
+
 use engage_model::{Entity, Timestamp, normalize_email};
 use rust_decimal::Decimal;
 
 /// A typed column value; the type is kept even when the value is absent so that PostgreSQL
 /// array binds know their element type.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Value {
-    Text(Option<String>),
+pub(crate) enum Value<'a> {
+    Text(Option<Cow<'a, str>>),
     Int(Option<i64>),
     Real(Option<f64>),
     Bool(bool),
@@ -16,14 +18,13 @@ pub(crate) enum Value {
 }
 
 /// The entity-specific columns of `entity`, in table order, with their values.
-pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
+pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value<'_>)> {
     use Value::*;
-    let text = |v: &Option<String>| Text(v.clone());
-    let s = |v: &str| Text(Some(v.to_owned()));
+    let s = |v: &'static str| Text(Some(Cow::Borrowed(v)));
     match entity {
         Entity::Identity(i) => vec![
             ("email", text(&i.email)),
-            ("email_normalized", Text(i.email.as_deref().and_then(normalize_email))),
+            ("email_normalized", Text(i.email.as_deref().and_then(normalize_email).map(Cow::Owned))),
             ("phone", text(&i.phone)),
             ("name", text(&i.name)),
             ("created_at", Time(i.created_at)),
@@ -48,7 +49,7 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
             ("satisfaction", text(&t.satisfaction)),
         ],
         Entity::Review(r) => vec![
-            ("platform", s(&r.platform)),
+            ("platform", text_str(&r.platform)),
             ("location", text(&r.location)),
             ("rating", Real(r.rating)),
             ("source_rating", text(&r.source_rating)),
@@ -65,7 +66,7 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
             ("url", text(&r.url)),
         ],
         Entity::EmailCampaign(c) => vec![
-            ("platform", s(&c.platform)),
+            ("platform", text_str(&c.platform)),
             ("name", text(&c.name)),
             ("subject", text(&c.subject)),
             ("sent_at", Time(c.sent_at)),
@@ -82,7 +83,7 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
             ("spam_reports", Int(c.spam_reports)),
         ],
         Entity::EmailEvent(e) => vec![
-            ("platform", s(&e.platform)),
+            ("platform", text_str(&e.platform)),
             ("campaign_source_id", text(&e.campaign_source_id)),
             ("email", text(&e.email)),
             ("customer_source_id", text(&e.customer_source_id)),
@@ -93,7 +94,7 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
             ("bounce_type", text(&e.bounce_type)),
         ],
         Entity::SurveyResponse(r) => vec![
-            ("platform", s(&r.platform)),
+            ("platform", text_str(&r.platform)),
             ("survey_id", text(&r.survey_id)),
             ("question", text(&r.question)),
             ("kind", s(r.kind.as_str())),
@@ -106,7 +107,7 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
             ("answered_at", Time(r.answered_at)),
         ],
         Entity::Order(o) => vec![
-            ("platform", s(&o.platform)),
+            ("platform", text_str(&o.platform)),
             ("customer_source_id", text(&o.customer_source_id)),
             ("customer_email", text(&o.customer_email)),
             ("created_at", Time(o.created_at)),
@@ -123,11 +124,19 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value)> {
             ("customer_source_id", text(&i.customer_source_id)),
             ("customer_email", text(&i.customer_email)),
             ("channel", s(i.channel.as_str())),
-            ("kind", text(&Some(i.kind.clone()))),
+            ("kind", text_str(&i.kind)),
             ("occurred_at", Time(i.occurred_at)),
             ("value", Real(i.value)),
         ],
     }
+}
+
+fn text(value: &Option<String>) -> Value<'_> {
+    Value::Text(value.as_deref().map(Cow::Borrowed))
+}
+
+fn text_str(value: &str) -> Value<'_> {
+    Value::Text(Some(Cow::Borrowed(value)))
 }
 
 /// Formats a timestamp the way the SQLite store keeps it: fixed-width RFC 3339 in UTC with

@@ -35,7 +35,7 @@ impl Column {
 
     fn push(&mut self, value: Value) {
         match (self, value) {
-            (Column::Text(c), Value::Text(v)) => c.push(v.map(without_nul)),
+            (Column::Text(c), Value::Text(v)) => c.push(v.map(|t| without_nul(t.into_owned()))),
             (Column::Int(c), Value::Int(v)) => c.push(v),
             (Column::Real(c), Value::Real(v)) => c.push(v),
             (Column::Bool(c), Value::Bool(v)) => c.push(v),
