@@ -50,59 +50,56 @@ fn init_validate_migrate_status() {
 #[test]
 fn config_errors_are_all_reported_with_exit_78_and_no_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let secret_value = "pg-pass-9f8e7d6c5b4a";
-    std::fs::write(
-        dir.path().join("url.txt"),
-        format!("postgres://engage:{secret_value}@127.0.0.1:1/engage\n"),
-    )
-    .unwrap();
+    let secret_value = "zd-token-9f8e7d6c5b4a";
     let config = r#"[store]
-url_file = "missing-url.txt"
+url = "sqlite://engage.db"
+
+[[connection]]
+name = "support"
+kind = "zendesk"
+subdomain = "acme"
+email = "ops@acme.example"
+api_token = "${ZENDESK_TOKEN}"
+max_requests_per_minute = "fast"
 colour = "blue"
 
 [[connection]]
 name = "support"
 kind = "zendesk"
-max_requests_per_minute = "fast"
-
-[[connection]]
-name = "support"
-kind = "zendesk"
-base_url = "${ZENDESK_URL}"
+subdomain = "${ZENDESK_SUBDOMAIN}"
+email = "ops@acme.example"
+api_token_file = "missing-token.txt"
 "#;
     std::fs::write(dir.path().join("engage.toml"), config).unwrap();
-    let out = engage(dir.path(), &["validate"], &[("STORE_PASSWORD", secret_value)]);
+    let out = engage(dir.path(), &["validate"], &[("ZENDESK_TOKEN", secret_value)]);
     assert_eq!(out.status.code(), Some(78));
     let text = all_output(&out);
     assert!(!text.contains(secret_value), "the secret leaked: {text}");
     let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("engage.toml:")).collect();
     let expected = [
-        "engage.toml:2:12: store.url_file: cannot read secret file `missing-url.txt`",
-        "engage.toml:3:1: store.colour: unknown key `colour`",
-        "engage.toml:7:8: connection[0].kind: unknown connection kind `zendesk`",
-        "engage.toml:8:27: connection[0].max_requests_per_minute: expected an integer, found a string",
-        "engage.toml:11:8: connection[1].name: duplicate connection name `support` (first defined at line 6)",
-        "engage.toml:12:8: connection[1].kind: unknown connection kind `zendesk`",
-        "engage.toml:13:12: connection[1].base_url: environment variable `ZENDESK_URL` is not set",
+        "engage.toml:10:27: connection[0].max_requests_per_minute: expected an integer, found a string",
+        "engage.toml:11:1: connection[0].colour: unknown key `colour`",
+        "engage.toml:14:8: connection[1].name: duplicate connection name `support` (first defined at line 5)",
+        "engage.toml:16:13: connection[1].subdomain: environment variable `ZENDESK_SUBDOMAIN` is not set",
+        "engage.toml:18:18: connection[1].api_token_file: cannot read secret file `missing-token.txt`",
     ];
     for (line, want) in errors.iter().zip(expected) {
         assert!(line.starts_with(want), "expected `{want}`, got `{line}`\n{text}");
     }
     assert_eq!(errors.len(), expected.len(), "{text}");
-    assert!(text.contains(&format!("error: the configuration has {} problem(s)", expected.len())));
+    assert!(text.contains("error: the configuration has 5 problem(s)"), "{text}");
 
-    // The same store URL from a readable secret file is accepted and never printed.
+    // A PostgreSQL URL with a password, read from a secret file, is accepted and never printed.
+    let pg_password = "pg-pass-1a2b3c4d";
+    std::fs::write(dir.path().join("url.txt"), format!("postgres://engage:{pg_password}@127.0.0.1:1/engage\n")).unwrap();
     std::fs::write(dir.path().join("engage.toml"), "[store]\nurl_file = \"url.txt\"\n").unwrap();
     let out = engage(dir.path(), &["validate"], &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "engage.toml: OK (0 connection(s), PostgreSQL store)\n");
     let out = engage(dir.path(), &["status"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let text = all_output(&out);
-    assert!(
-        text.contains("cannot open the store at postgres://engage:[redacted]@127.0.0.1:1/engage"),
-        "{text}"
-    );
-    assert!(!text.contains(secret_value), "the secret leaked: {text}");
+    assert!(text.contains("cannot open the store at postgres://engage:[redacted]@127.0.0.1:1/engage"), "{text}");
+    assert!(!text.contains(pg_password), "the secret leaked: {text}");
 }
 
 #[test]
