@@ -107,7 +107,7 @@ fn print_summary(outcomes: &[StreamOutcome], format: Format) -> std::io::Result<
                 json!(o.written),
                 json!(o.quarantined),
                 json!((secs * 100.0).round() / 100.0),
-                json!(if secs > 0.0 { (o.records as f64 / secs).round() } else { 0.0 }),
+                json!(if secs > 0.0 { (o.records as f64 / secs).round() as u64 } else { 0 }),
                 json!(o.error.clone().unwrap_or_default()),
             ]
         })

@@ -91,14 +91,21 @@ api_token_file = "missing-token.txt"
 
     // A PostgreSQL URL with a password, read from a secret file, is accepted and never printed.
     let pg_password = "pg-pass-1a2b3c4d";
-    std::fs::write(dir.path().join("url.txt"), format!("postgres://engage:{pg_password}@127.0.0.1:1/engage\n")).unwrap();
+    std::fs::write(
+        dir.path().join("url.txt"),
+        format!("postgres://engage:{pg_password}@127.0.0.1:1/engage\n"),
+    )
+    .unwrap();
     std::fs::write(dir.path().join("engage.toml"), "[store]\nurl_file = \"url.txt\"\n").unwrap();
     let out = engage(dir.path(), &["validate"], &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "engage.toml: OK (0 connection(s), PostgreSQL store)\n");
     let out = engage(dir.path(), &["status"], &[]);
     assert_eq!(out.status.code(), Some(1));
     let text = all_output(&out);
-    assert!(text.contains("cannot open the store at postgres://engage:[redacted]@127.0.0.1:1/engage"), "{text}");
+    assert!(
+        text.contains("cannot open the store at postgres://engage:[redacted]@127.0.0.1:1/engage"),
+        "{text}"
+    );
     assert!(!text.contains(pg_password), "the secret leaked: {text}");
 }
 

@@ -104,10 +104,6 @@ impl Host {
         options.incremental_limit = 0;
         Host::start(options)
     }
-
-    fn query(&self, url: &str, sql: &str) -> Vec<Vec<Value>> {
-        query(&self.rt, url, sql)
-    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -209,7 +205,7 @@ fn summary_table(out: &Output) -> Vec<Row> {
             assert!(cells.len() >= 9, "{line}");
             let number = |i: usize| cells[i].parse::<u64>().unwrap_or_else(|_| panic!("{line}"));
             cells[7].parse::<f64>().unwrap_or_else(|_| panic!("seconds: {line}"));
-            number(8);
+            cells[8].parse::<f64>().unwrap_or_else(|_| panic!("records_per_s: {line}"));
             Row {
                 connection: cells[0].to_owned(),
                 stream: cells[1].to_owned(),
@@ -239,7 +235,11 @@ fn assert_streams(rows: &[Row], status: &str) {
     let streams: Vec<&str> = rows.iter().map(|r| r.stream.as_str()).collect();
     assert_eq!(streams, STREAMS.map(|(s, _)| s), "{rows:?}");
     for r in rows {
-        assert_eq!((r.connection.as_str(), r.status.as_str(), r.quarantined), (CONNECTION, status, 0), "{r:?}");
+        assert_eq!(
+            (r.connection.as_str(), r.status.as_str(), r.quarantined),
+            (CONNECTION, status, 0),
+            "{r:?}"
+        );
     }
 }
 
@@ -286,21 +286,25 @@ fn demo_syncs_every_simulated_record_and_reports_from_the_store() {
     }
 
     // The printed summary, every number taken from the store.
-    let runs: BTreeMap<String, (i64, i64, i64)> =
-        query(&rt, &url, "SELECT stream, pages, records, quarantined FROM sync_runs WHERE status = 'succeeded'")
-            .into_iter()
-            .map(|r| {
-                let n = |i: usize| r[i].as_i64().unwrap();
-                (r[0].as_str().unwrap().to_owned(), (n(1), n(2), n(3)))
-            })
-            .collect();
+    let runs: BTreeMap<String, (i64, i64, i64)> = query(
+        &rt,
+        &url,
+        "SELECT stream, pages, records, quarantined FROM sync_runs WHERE status = 'succeeded'",
+    )
+    .into_iter()
+    .map(|r| {
+        let n = |i: usize| r[i].as_i64().unwrap();
+        (r[0].as_str().unwrap().to_owned(), (n(1), n(2), n(3)))
+    })
+    .collect();
     assert_eq!(runs.len(), 3, "{runs:?}");
     let mut stream_lines = String::new();
     for (stream, _) in STREAMS {
         let (pages, records, quarantined) = runs[stream];
         assert_eq!((records, quarantined), (expected[stream], 0), "{stream}");
-        stream_lines
-            .push_str(&format!("  {CONNECTION}/{stream}: {records} records in {pages} pages, {quarantined} quarantined\n"));
+        stream_lines.push_str(&format!(
+            "  {CONNECTION}/{stream}: {records} records in {pages} pages, {quarantined} quarantined\n"
+        ));
     }
     assert_eq!(runs["tickets"].0, 1, "301 tickets fit one export page of 1000");
 
@@ -317,7 +321,7 @@ fn demo_syncs_every_simulated_record_and_reports_from_the_store() {
             .map(|r| r[0].as_f64().unwrap())
             .collect();
     minutes.sort_by(f64::total_cmp);
-    assert!(!minutes.is_empty());
+    assert!(!minutes.is_empty(), "no replied ticket in the store: {}", all_output(&out));
     let n = minutes.len();
     let median = if n % 2 == 1 { minutes[n / 2] } else { (minutes[n / 2 - 1] + minutes[n / 2]) / 2.0 };
     let csat = 100.0 * good as f64 / (good + bad) as f64;
@@ -447,7 +451,10 @@ fn sync_loads_everything_then_only_changes() {
     assert_eq!((after[0] - before[0], after[1] - before[1], after[2] - before[2]), (0, 1, 0));
     let now = store_counts(&host.rt, &url);
     assert_eq!(now["users"], truth["users"]);
-    assert_eq!((now["tickets"], now["satisfaction_ratings"]), (stored["tickets"], stored["satisfaction_ratings"]));
+    assert_eq!(
+        (now["tickets"], now["satisfaction_ratings"]),
+        (stored["tickets"], stored["satisfaction_ratings"])
+    );
     outputs.push(users);
 
     // An unknown connection: refused before anything runs, naming the configured ones.
@@ -525,6 +532,9 @@ fn rejected_credentials_fail_sync_and_check_with_exit_1() {
     assert_eq!(lines[3], "(1 row)");
 }
 
+/// `engage check` calls `GET /api/v2/users/me.json`, a real Zendesk endpoint that the simulator
+/// does not serve yet: it answers 404, so the check fails against the simulator (and against the
+/// configuration `engage demo` writes). Run with `--include-ignored` once the simulator serves it.
 #[test]
 fn check_passes_with_good_credentials() {
     let host = Host::zendesk(100);
@@ -572,12 +582,15 @@ fn ctrl_c_commits_whole_pages_then_the_next_sync_resumes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first committed ticket page.
+    // Let a few ticket pages commit (about 150 ms each), then interrupt mid-stream.
     let started = Instant::now();
     let committed = || {
+        let sql =
+            "SELECT count(*) FROM tickets WHERE EXISTS (SELECT 1 FROM checkpoints WHERE stream = 'tickets')";
+        // Errors until the first sync has created the store.
         host.rt
-            .block_on(engage_store::query_read_only(&url, "SELECT count(*) FROM checkpoints WHERE stream = 'tickets'"))
-            .is_ok_and(|r| r.rows[0][0].as_i64() == Some(1))
+            .block_on(engage_store::query_read_only(&url, sql))
+            .is_ok_and(|r| r.rows[0][0].as_i64().is_some_and(|n| n >= 3 * PAGE))
     };
     while !committed() {
         if started.elapsed() > Duration::from_secs(20) || child.try_wait().unwrap().is_some() {
@@ -595,7 +608,10 @@ fn ctrl_c_commits_whole_pages_then_the_next_sync_resumes() {
         }
         if interrupted.elapsed() > Duration::from_secs(5) {
             let _ = child.kill();
-            panic!("engage did not stop within 5 s of SIGINT: {}", all_output(&child.wait_with_output().unwrap()));
+            panic!(
+                "engage did not stop within 5 s of SIGINT: {}",
+                all_output(&child.wait_with_output().unwrap())
+            );
         }
         std::thread::sleep(Duration::from_millis(10));
     };
@@ -644,7 +660,11 @@ fn ctrl_c_commits_whole_pages_then_the_next_sync_resumes() {
     let rows = summary_table(&resumed);
     assert_streams(&rows, "succeeded");
     let tickets = row(&rows, "tickets");
-    assert_eq!((tickets.records, tickets.written), ((TICKETS - n) as u64, (TICKETS - n) as u64), "{tickets:?}");
+    assert_eq!(
+        (tickets.records, tickets.written),
+        ((TICKETS - n) as u64, (TICKETS - n) as u64),
+        "{tickets:?}"
+    );
     assert_eq!(store_counts(&host.rt, &url), truth_counts(&truth));
     for (stream, table) in STREAMS {
         let want: BTreeSet<String> = truth.stream(stream).keys().cloned().collect();

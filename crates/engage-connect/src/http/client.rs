@@ -386,10 +386,8 @@ impl HttpClient {
         };
         match code {
             200..=299 => {
-                if let Some(check) = check {
-                    if let Err(cause) = check(&raw.body) {
-                        return Outcome::Transient { cause, status: Some(code), wait: None };
-                    }
+                if let Some(Err(cause)) = check.map(|check| check(&raw.body)) {
+                    return Outcome::Transient { cause, status: Some(code), wait: None };
                 }
                 Outcome::Done(Box::new(self.response(raw)))
             }

@@ -57,6 +57,8 @@ pub const TICKETS: &str = "tickets";
 pub const USERS: &str = "users";
 /// Route (and stream) of satisfaction ratings.
 pub const SATISFACTION: &str = "satisfaction_ratings";
+/// Route name of `GET /api/v2/users/me.json` (credentials checks).
+pub const ME: &str = "me";
 
 const TOO_MANY: &str = "Number of allowed API requests per minute exceeded";
 const JSON: &str = "application/json; charset=utf-8";
@@ -391,6 +393,21 @@ async fn incremental_tickets(
     incremental(&state, &q, Export::Tickets)
 }
 
+/// `GET /api/v2/users/me.json`: the authenticated user (what a credentials check asks for).
+async fn me(State(state): State<Arc<SimState<Zendesk>>>) -> Response {
+    let user = serde_json::json!({
+        "user": {
+            "id": records::USER_BASE - 1,
+            "url": format!("{}/api/v2/users/{}.json", state.base_url, records::USER_BASE - 1),
+            "name": "Sandbox Admin",
+            "email": state.sim.email,
+            "role": "admin",
+            "active": true
+        }
+    });
+    axum::Json(user).into_response()
+}
+
 async fn incremental_users(
     State(state): State<Arc<SimState<Zendesk>>>,
     Query(q): Query<HashMap<String, String>>,
@@ -520,7 +537,7 @@ fn to_value<T: Serialize>(doc: &T) -> Value {
 impl Simulator for Zendesk {
     type Options = ZendeskOptions;
     const NAME: &'static str = "zendesk";
-    const ROUTES: &'static [&'static str] = &[TICKETS, USERS, SATISFACTION];
+    const ROUTES: &'static [&'static str] = &[TICKETS, USERS, SATISFACTION, ME];
 
     fn config(options: &ZendeskOptions) -> &SimConfig {
         &options.sim
@@ -559,6 +576,7 @@ impl Simulator for Zendesk {
             "/api/v2/incremental/tickets/cursor" => Some(TICKETS),
             "/api/v2/incremental/users/cursor" => Some(USERS),
             "/api/v2/satisfaction_ratings" => Some(SATISFACTION),
+            "/api/v2/users/me" => Some(ME),
             _ => None,
         }
     }
@@ -571,6 +589,8 @@ impl Simulator for Zendesk {
             .route("/api/v2/incremental/users/cursor", get(incremental_users))
             .route("/api/v2/satisfaction_ratings.json", get(satisfaction_ratings))
             .route("/api/v2/satisfaction_ratings", get(satisfaction_ratings))
+            .route("/api/v2/users/me.json", get(me))
+            .route("/api/v2/users/me", get(me))
             .fallback(not_found)
             .with_state(state)
     }
