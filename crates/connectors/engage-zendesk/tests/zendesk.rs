@@ -109,7 +109,7 @@ fn records(pages: &[Page]) -> Vec<&Record> {
 }
 
 /// Records by source id; panics on a duplicate (an export never repeats a record).
-fn by_id<'a>(pages: &'a [Page]) -> BTreeMap<String, &'a Record> {
+fn by_id(pages: &[Page]) -> BTreeMap<String, &Record> {
     let mut map = BTreeMap::new();
     for record in records(pages) {
         assert!(map.insert(record.source_id.clone(), record).is_none(), "{} twice", record.source_id);
@@ -322,12 +322,15 @@ async fn first_start_time_is_at_least_a_minute_in_the_past() {
     }
 }
 
+/// The path and query pairs (in order, repeats kept) of one request.
+type Seen = (String, Vec<(String, String)>);
+
 /// A scripted server: answers each request with the next scripted JSON body and records the path
 /// and query pairs of every request.
 #[derive(Default)]
 struct Script {
     replies: Mutex<VecDeque<Value>>,
-    seen: Mutex<Vec<(String, Vec<(String, String)>)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 async fn scripted(
@@ -399,6 +402,7 @@ async fn later_requests_use_only_the_cursor() {
     assert_eq!(query_of(first, "cursor"), Vec::<&str>::new());
     assert_eq!(query_of(first, "include"), ["metric_sets"]);
     assert_eq!(query_of(first, "per_page"), ["1000"]);
+    assert_eq!(query_of(first, "exclude_deleted"), Vec::<&str>::new(), "deleted tickets are asked for");
     for ((path, query), cursor) in seen[1..3].iter().zip(["C1", "C2"]) {
         assert_eq!(path, "/api/v2/incremental/tickets/cursor.json");
         assert_eq!(query_of(query, "cursor"), [cursor]);
