@@ -55,17 +55,6 @@ async fn main() {
         build_connector("zendesk", "bench", Some(&base_url), None, &options, &BuildOptions::default())
             .expect("connector");
 
-    if std::env::var_os("ENGAGE_BENCH_READ_ONLY").is_some() {
-        use futures::StreamExt;
-        let started = Instant::now();
-        let mut pages = connector.read("tickets", None);
-        let mut n = 0;
-        while let Some(page) = pages.next().await {
-            n += page.expect("page").records.len();
-        }
-        println!("read only: {n} records in {:.2} s", started.elapsed().as_secs_f64());
-        return;
-    }
     let started = Instant::now();
     let outcome = sync_stream(&t.store, connector.as_ref(), "bench", "tickets", &SyncOptions::default())
         .await

@@ -5,11 +5,10 @@ use engage_connect::Descriptor;
 
 /// Every connector kind compiled into this build.
 pub fn descriptors() -> Vec<Descriptor> {
-    #[allow(unused_mut)]
-    let mut all: Vec<Descriptor> = Vec::new();
-    #[cfg(feature = "zendesk")]
-    all.push(engage_connect::descriptor::<engage_zendesk::Zendesk>());
-    all
+    vec![
+        #[cfg(feature = "zendesk")]
+        engage_connect::descriptor::<engage_zendesk::Zendesk>(),
+    ]
 }
 
 /// The descriptor of `kind`.

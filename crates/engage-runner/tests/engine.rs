@@ -2,7 +2,6 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
@@ -82,10 +81,10 @@ impl DynConnector for Scripted {
                     "HTTP 401 from GET /x: check the credentials",
                 ));
             }
-            if let Some((after, token)) = &self.cancel_after {
-                if n == *after + 1 {
-                    token.cancel();
-                }
+            if let Some((after, token)) = &self.cancel_after
+                && n == *after + 1
+            {
+                token.cancel();
             }
             Ok(self.page(n))
         }))
@@ -170,5 +169,4 @@ async fn cancel_commits_fetched_pages_and_stops(backend: Backend) {
     assert_eq!(checkpoint["page"].as_u64(), Some(committed - 1));
     assert_eq!(t.store.count_rows("tickets").await.unwrap() as u64, committed * 10);
     assert_eq!(t.store.recent_runs(1).await.unwrap()[0].status, RunStatus::Cancelled);
-    let _ = Arc::new(());
 }
