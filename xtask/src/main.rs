@@ -78,7 +78,7 @@ fn test(extra: &[String]) -> Result<()> {
         }
     };
     let mut cmd = cargo();
-    cmd.args(["test", "--workspace", "--all-targets", "--no-fail-fast"]).args(extra).arg("--");
+    cmd.args(["test", "--workspace", "--no-fail-fast"]).args(extra).arg("--");
     match &cluster {
         Some(c) => {
             cmd.env(postgres::URL_VAR, c.url());

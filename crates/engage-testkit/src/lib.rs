@@ -9,7 +9,8 @@
 //!    truth (no loss, no duplicates);
 //! 5. 5xx answers, connection resets, truncated bodies and 429s with and without `Retry-After`
 //!    are retried and the result is still exact;
-//! 6. a 401 fails every stream with a clear error of class "needs a human", checkpoints unchanged.
+//! 6. a 401 or a 403 fails every stream with a clear error of class "needs a human", checkpoints
+//!    unchanged.
 //!
 //! Boundary duplicates are covered by (1)–(4): simulators repeat records where their vendor does
 //! and the store must hold each once.
@@ -138,6 +139,22 @@ pub async fn conformance(backend: Backend, subject: Subject) {
         assert_eq!(outcome.error_class, Some(ErrorClass::NeedsHuman), "{}", outcome.stream);
         let message = outcome.error.clone().unwrap_or_default();
         assert!(message.contains("401"), "{}: the error must say what happened: {message}", outcome.stream);
+    }
+    assert_eq!(checkpoints(&store).await, before, "a failed sync must leave the checkpoints unchanged");
+
+    // A 403 (role or plan without access) is just as clear, and changes nothing either.
+    subject.sim.set_all_faults(Faults { status_override: Some(403), ..base.clone() });
+    let outcomes = sync_all(&store, connector.as_ref(), &streams, &SyncOptions::default(), false).await;
+    for outcome in &outcomes {
+        assert_eq!(
+            outcome.error_class,
+            Some(ErrorClass::NeedsHuman),
+            "{}: {:?}",
+            outcome.stream,
+            outcome.error
+        );
+        let message = outcome.error.clone().unwrap_or_default();
+        assert!(message.contains("403"), "{}: the error must say what happened: {message}", outcome.stream);
     }
     assert_eq!(checkpoints(&store).await, before, "a failed sync must leave the checkpoints unchanged");
     subject.sim.set_all_faults(base);
