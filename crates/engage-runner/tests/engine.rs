@@ -93,20 +93,7 @@ impl DynConnector for Scripted {
 
 use futures::StreamExt;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(engage_store::Backend::Sqlite).await }) *
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(engage_store::Backend::Postgres).await }) *
-        }
-    };
-}
-
-on_both_backends!(
+engage_store::on_both_backends!(
     syncs_every_page_then_resumes,
     failure_keeps_the_last_committed_checkpoint,
     cancel_commits_fetched_pages_and_stops

@@ -12,6 +12,23 @@ use sqlx::{Connection, PgConnection};
 
 use crate::{Backend, Store};
 
+/// Declares each named `async fn NAME(backend: Backend)` of the calling file as two tests,
+/// `sqlite::NAME` and `postgres::NAME`, so every suite runs on both backends and the test names
+/// say which (`cargo xtask test` counts them per backend).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Sqlite).await }) *
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name($crate::Backend::Postgres).await }) *
+        }
+    };
+}
+
 /// The variable naming the PostgreSQL server used by tests.
 pub const PG_URL_VAR: &str = "ENGAGE_TEST_PG_URL";
 

@@ -9,20 +9,7 @@ use engage_store::{Backend, PageWrite, Quarantined, RunStatus, RunSummary, Store
 use rust_decimal::Decimal;
 use serde_json::json;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(engage_store::Backend::Sqlite).await }) *
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(engage_store::Backend::Postgres).await }) *
-        }
-    };
-}
-
-on_both_backends!(
+engage_store::on_both_backends!(
     commits_records_and_checkpoint_together,
     recommitting_a_page_changes_nothing,
     changed_records_are_updated_and_keep_first_seen,
