@@ -19,7 +19,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-mod checkpoint;
 mod columns;
 mod migrations;
 mod postgres;
@@ -140,8 +139,6 @@ enum Pool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
-    /// SQLite only: stops the background checkpointer when the last clone goes.
-    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 impl Store {
@@ -163,9 +160,6 @@ impl Store {
                     .page_size(16_384)
                     .pragma("mmap_size", "268435456")
                     .pragma("cache_size", "-16384")
-                    // Checkpoints run on a background connection (see `checkpoint`), so the
-                    // writer never waits for their fsyncs.
-                    .pragma("wal_autocheckpoint", "0")
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
@@ -194,13 +188,7 @@ impl Store {
                 Pool::Postgres(pool)
             }
         };
-        let checkpointer = match &pool {
-            Pool::Sqlite(sqlite) => {
-                Some(std::sync::Arc::new(checkpoint::Checkpointer::start(sqlite.clone())))
-            }
-            Pool::Postgres(_) => None,
-        };
-        Ok(Store { pool, _checkpointer: checkpointer })
+        Ok(Store { pool })
     }
 
     /// Applies pending migrations; returns the versions applied now.
