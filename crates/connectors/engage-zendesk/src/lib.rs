@@ -17,7 +17,6 @@
 
 use async_trait::async_trait;
 use engage_connect::http::{Auth, HttpClient};
-use engage_connect::time::json_timestamp;
 use engage_connect::{
     Checkpoint, Connector, ConnectorContext, ConnectorError, Field, FieldType, PageStream, Schema, Secret,
     Step, StreamSpec, SyncMode, paged,
@@ -232,11 +231,14 @@ impl Zendesk {
                 .send_parsed::<RatingsPage>()
                 .await?;
             let mut page = map::ratings(&body.satisfaction_ratings);
-            let items: Vec<Value> =
-                body.satisfaction_ratings.iter().filter_map(|r| serde_json::from_str(r.get()).ok()).collect();
-            let newest = items
+            // The mapped responses already carry each rating's update time (`answered_at`).
+            let newest = page
+                .records
                 .iter()
-                .filter_map(|r| json_timestamp(r.get("updated_at")).ok().flatten())
+                .filter_map(|r| match &r.entity {
+                    engage_model::Entity::SurveyResponse(response) => response.answered_at,
+                    _ => None,
+                })
                 .map(|t| t.timestamp())
                 .fold(state.newest, i64::max);
             let has_more = body.meta.pointer("/has_more").and_then(Value::as_bool).unwrap_or(false);
