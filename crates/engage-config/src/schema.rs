@@ -73,6 +73,9 @@ pub enum FieldType {
     Bool,
     /// An `http://` or `https://` URL with a host.
     Url,
+    /// A filesystem path (or glob pattern); a relative one is resolved against the
+    /// configuration file's directory.
+    Path,
     /// An array of strings.
     StringList,
     /// A table (`[a.b]` or `{ ... }`) validated against the schema.
@@ -92,6 +95,7 @@ impl FieldType {
             Self::Float => "a number",
             Self::Bool => "a boolean",
             Self::Url => "a URL string",
+            Self::Path => "a path string",
             Self::StringList => "an array of strings",
             Self::Table(_) => "a table",
             Self::TableList(_) => "an array of tables",

@@ -26,6 +26,7 @@ fn kinds() -> Kinds {
                 Field::optional("routing", FieldType::Table(routing), "Routing."),
                 Field::optional("views", FieldType::TableList(view), "Views."),
                 Field::optional("extra", FieldType::Any, "Anything."),
+                Field::optional("data", FieldType::Path, "A data file."),
             ]),
         )
         .with("reviews", Schema::default())
@@ -626,4 +627,32 @@ fn duplicate_name_from_env_shows_the_reference_not_the_value() {
         errors(text, &[("NAME", "s3cr3t")]),
         "engage.toml:5:8: connection[1].name: duplicate connection name `${NAME}` (first defined at line 2)"
     );
+}
+
+#[test]
+fn paths_resolve_against_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("engage.toml");
+    let load_with = |data: &str| {
+        let text = format!(
+            "[[connection]]\nname = \"a\"\nkind = \"helpdesk\"\nsubdomain = \"s\"\napi_token = \"t\"\ndata = {data}\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        load_file(&path, &kinds(), &env(&[("DATA", "/srv/data")]))
+    };
+    let data = |config: Config| config.connections[0].options.get("data").cloned();
+    let relative = dir.path().join("../data/*.csv").display().to_string();
+    assert_eq!(data(load_with("\"../data/*.csv\"").unwrap()), Some(OptionValue::String(relative)));
+    assert_eq!(
+        data(load_with("\"${DATA}/orders.csv\"").unwrap()),
+        Some(OptionValue::String("/srv/data/orders.csv".into()))
+    );
+    let e = load_with("\"\"").unwrap_err().to_string().replace(&format!("{}:", path.display()), "");
+    assert_eq!(e, "6:8: connection[0].data: expected a path, found an empty string");
+    let e = load_with("3").unwrap_err().to_string().replace(&format!("{}:", path.display()), "");
+    assert_eq!(e, "6:8: connection[0].data: expected a path string, found an integer");
+    // From text (no file): relative paths stay as written, relative to the working directory.
+    let text = "[[connection]]\nname = \"a\"\nkind = \"helpdesk\"\nsubdomain = \"s\"\napi_token = \"t\"\ndata = \"x.csv\"\n";
+    let config = load(text, &[]).unwrap();
+    assert_eq!(data(config), Some(OptionValue::String("x.csv".into())));
 }

@@ -137,6 +137,17 @@ impl<'a> Walker<'a> {
                 }
                 OptionValue::String(url)
             }
+            (FieldType::Path, DeValue::String(s)) => {
+                let value = self.subst(s, &span, path)?;
+                if value.trim().is_empty() {
+                    self.error(&span, path, "expected a path, found an empty string");
+                    return None;
+                }
+                OptionValue::String(match self.base_dir {
+                    Some(dir) if Path::new(&value).is_relative() => dir.join(&value).display().to_string(),
+                    _ => value,
+                })
+            }
             (FieldType::Integer { min, max }, DeValue::Integer(i)) => {
                 let n = self.integer(i, &span, path)?;
                 if n < *min || n > *max {
