@@ -102,6 +102,7 @@ pub struct HttpClientBuilder {
     max_wait: Duration,
     max_concurrent: Option<usize>,
     headers: Vec<(String, String)>,
+    advertised_window: Duration,
 }
 
 impl HttpClientBuilder {
@@ -165,6 +166,16 @@ impl HttpClientBuilder {
         self
     }
 
+    /// The window a vendor's bare `*-Limit` header counts over (default one minute). Intercom
+    /// advertises `X-RateLimit-Limit` per 10-second window: reading it as per minute would pace
+    /// six times slower than allowed.
+    pub fn advertised_limit_window(mut self, window: Duration) -> Self {
+        if !window.is_zero() {
+            self.advertised_window = window;
+        }
+        self
+    }
+
     /// A header sent with every request (`Accept`, an API revision...). Not for secrets: use
     /// [`Auth::Header`].
     pub fn default_header(mut self, name: &str, value: &str) -> Self {
@@ -208,7 +219,7 @@ impl HttpClientBuilder {
                 auth_header,
                 token: TokenCache::default(),
                 redactor,
-                limiter: Limiter::new(self.max_requests_per_minute),
+                limiter: Limiter::new(self.max_requests_per_minute, self.advertised_window),
                 slots: self.max_concurrent.map(|n| Semaphore::new(n.max(1))),
                 max_retries: self.max_retries,
                 backoff: self.backoff,
@@ -267,6 +278,7 @@ impl HttpClient {
             max_wait: Duration::from_secs(15 * 60),
             max_concurrent: None,
             headers: Vec::new(),
+            advertised_window: Duration::from_secs(60),
         }
     }
 

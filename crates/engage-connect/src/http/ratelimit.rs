@@ -41,6 +41,8 @@ const REMAINING_HEADERS: &[&str] = &[
 pub(crate) struct Limiter {
     /// Configured requests per minute.
     configured: Option<f64>,
+    /// The window a bare advertised count covers (a minute unless the vendor says otherwise).
+    window: Duration,
     state: Mutex<State>,
 }
 
@@ -55,9 +57,14 @@ struct State {
 }
 
 impl Limiter {
-    /// A limiter at `per_minute` requests per minute (`None` or 0: only what vendors advertise).
-    pub(crate) fn new(per_minute: Option<u32>) -> Self {
-        Self { configured: per_minute.filter(|n| *n > 0).map(f64::from), state: Mutex::default() }
+    /// A limiter at `per_minute` requests per minute (`None` or 0: only what vendors advertise),
+    /// reading a bare advertised limit as a count per `window`.
+    pub(crate) fn new(per_minute: Option<u32>, window: Duration) -> Self {
+        Self {
+            configured: per_minute.filter(|n| *n > 0).map(f64::from),
+            window: if window.is_zero() { Duration::from_secs(60) } else { window },
+            state: Mutex::default(),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -104,7 +111,7 @@ impl Limiter {
 
     /// Learns from a response's rate-limit headers.
     pub(crate) fn observe(&self, headers: &HeaderMap, now: SystemTime) {
-        let advertised = advertised_per_minute(headers);
+        let advertised = advertised_per_minute(headers, self.window);
         let exhausted = REMAINING_HEADERS
             .iter()
             .find_map(|name| header_str(headers, name).and_then(leading_number))
@@ -145,10 +152,18 @@ fn burst(per_minute: f64) -> u32 {
 
 /// What the headers say about the rate to keep: `Some(Some(rate))` to pace at `rate` per
 /// minute, `Some(None)` to stop pacing (Shopify's bucket has room again), `None` if they are
-/// silent.
-fn advertised_per_minute(headers: &HeaderMap) -> Option<Option<f64>> {
-    if let Some(limit) = LIMIT_HEADERS.iter().find_map(|name| header_str(headers, name).and_then(parse_limit))
-    {
+/// silent. A bare count counts over `window` (the `-minute` header always over a minute).
+fn advertised_per_minute(headers: &HeaderMap, window: Duration) -> Option<Option<f64>> {
+    let found = LIMIT_HEADERS.iter().find_map(|name| {
+        let value = header_str(headers, name)?;
+        let per_minute = if name.ends_with("-minute") || window == Duration::from_secs(60) {
+            parse_limit(value)?
+        } else {
+            parse_limit_over(value, window.as_secs_f64())?
+        };
+        Some(per_minute)
+    });
+    if let Some(limit) = found {
         return Some(Some(limit * ADVERTISED_SHARE));
     }
     // Shopify: `used/size` of a leaky bucket; pace at the leak rate once it is half full.
@@ -161,6 +176,11 @@ fn advertised_per_minute(headers: &HeaderMap) -> Option<Option<f64>> {
 /// IETF-draft policies (`10, 10;w=1, 150;w=60`: the strictest windowed policy) and Apple's
 /// `user-hour-lim:3500;user-hour-rem:500;`.
 fn parse_limit(value: &str) -> Option<f64> {
+    parse_limit_over(value, 60.0)
+}
+
+/// Like [`parse_limit`], with a bare count taken as a count per `window_secs`.
+fn parse_limit_over(value: &str, window_secs: f64) -> Option<f64> {
     let valid = |n: f64| (n.is_finite() && n >= 1.0).then_some(n);
     if let Some((key, rest)) = value.split_once("-lim:") {
         let count = valid(leading_number(rest)?)?;
@@ -185,7 +205,7 @@ fn parse_limit(value: &str) -> Option<f64> {
             None => bare = bare.or(Some(count)),
         }
     }
-    windowed.or(bare)
+    windowed.or(bare.map(|count| count * 60.0 / window_secs))
 }
 
 /// The number a header value starts with (`"32"`, `"0"`, `"700; w=60"`).
@@ -216,7 +236,7 @@ mod tests {
         assert_eq!(parse_limit("user-hour-lim:3600;user-hour-rem:500;"), Some(60.0));
         assert_eq!(parse_limit("0"), None);
         assert_eq!(parse_limit("lots"), None);
-        let per_minute = |pairs| advertised_per_minute(&headers(pairs));
+        let per_minute = |pairs| advertised_per_minute(&headers(pairs), Duration::from_secs(60));
         assert_eq!(per_minute(&[("x-rate-limit", "700")]), Some(Some(630.0)));
         assert_eq!(per_minute(&[("x-ratelimit-total", "100")]), Some(Some(90.0)));
         assert_eq!(per_minute(&[("x-ratelimit-limit-minute", "200")]), Some(Some(180.0)));
@@ -225,9 +245,35 @@ mod tests {
         assert_eq!(per_minute(&[("content-type", "text/plain")]), None);
     }
 
+    /// Intercom's `X-RateLimit-Limit` counts a 10-second window: 100 there is 600 a minute, paced
+    /// at 540; an explicit per-minute header and IETF policies keep their own windows.
+    #[test]
+    fn advertised_limits_over_a_shorter_window() {
+        let ten = Duration::from_secs(10);
+        let per_minute = |pairs| advertised_per_minute(&headers(pairs), ten);
+        assert_eq!(per_minute(&[("x-ratelimit-limit", "100")]), Some(Some(540.0)));
+        assert_eq!(per_minute(&[("x-ratelimit-limit-minute", "200")]), Some(Some(180.0)));
+        assert_eq!(per_minute(&[("ratelimit-limit", "10, 150;w=60")]), Some(Some(135.0)));
+        assert_eq!(Limiter::new(None, Duration::ZERO).window, Duration::from_secs(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn paces_at_an_advertised_limit_per_ten_seconds() {
+        let limiter = Limiter::new(None, Duration::from_secs(10));
+        limiter.observe(&headers(&[("x-ratelimit-limit", "20")]), SystemTime::now());
+        let start = Instant::now();
+        for _ in 0..18 {
+            limiter.acquire(Duration::from_secs(900)).await.unwrap();
+        }
+        // 20 per 10 s paced at 90%: one every 5/9 s, the first right after the observed one (a
+        // per-minute reading would take six times as long).
+        let ms = start.elapsed().as_millis();
+        assert!((9_990..=10_010).contains(&ms), "{ms} ms");
+    }
+
     #[tokio::test(start_paused = true)]
     async fn paces_at_the_configured_rate_with_a_burst_of_one_second() {
-        let limiter = Limiter::new(Some(120));
+        let limiter = Limiter::new(Some(120), Duration::from_secs(60));
         let start = Instant::now();
         for _ in 0..12 {
             limiter.acquire(Duration::from_secs(900)).await.unwrap();
@@ -238,7 +284,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn blocks_until_reset_and_reports_waits_beyond_max_wait() {
-        let limiter = Limiter::new(None);
+        let limiter = Limiter::new(None, Duration::from_secs(60));
         let now = SystemTime::now();
         limiter.observe(&headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "30")]), now);
         assert_eq!(limiter.acquire(Duration::from_secs(10)).await, Err(Duration::from_secs(30)));
