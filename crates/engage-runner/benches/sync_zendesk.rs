@@ -62,6 +62,12 @@ async fn main() {
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(outcome.error, None);
     let rss = peak_rss_mib();
+    if std::env::var_os("ENGAGE_BENCH_RSS_DETAIL").is_some() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        for l in status.lines().filter(|l| l.starts_with("Rss") || l.starts_with("VmHWM")) {
+            eprintln!("{l}");
+        }
+    }
 
     let http_before = http.stats().requests;
     let again = sync_stream(&t.store, connector.as_ref(), "bench", "tickets", &SyncOptions::default())

@@ -143,16 +143,34 @@ fn text_str(value: &str) -> Value<'_> {
 /// microseconds, so text order is time order and SQLite's date functions read it.
 pub(crate) fn sqlite_time(ts: &Timestamp) -> String {
     use chrono::{Datelike, Timelike};
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        ts.year(),
-        ts.month(),
-        ts.day(),
-        ts.hour(),
-        ts.minute(),
-        ts.second(),
-        ts.timestamp_subsec_micros().min(999_999)
-    )
+    let micros = ts.timestamp_subsec_micros().min(999_999);
+    let year = ts.year();
+    if !(0..=9999).contains(&year) {
+        return format!(
+            "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            ts.month(),
+            ts.day(),
+            ts.hour(),
+            ts.minute(),
+            ts.second(),
+        );
+    }
+    // Written digit by digit: this runs for every timestamp of every committed record.
+    let mut out = *b"0000-00-00T00:00:00.000000Z";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year as u32);
+    put(5, 2, ts.month());
+    put(8, 2, ts.day());
+    put(11, 2, ts.hour());
+    put(14, 2, ts.minute());
+    put(17, 2, ts.second());
+    put(20, 6, micros);
+    out.iter().map(|&b| b as char).collect()
 }
 
 #[cfg(test)]
@@ -165,5 +183,9 @@ mod tests {
         assert_eq!(sqlite_time(&ts), "2023-11-14T22:13:20.000001Z");
         let leap_second = chrono::DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap();
         assert_eq!(sqlite_time(&leap_second), "2016-12-31T23:59:59.999999Z");
+        let early = chrono::DateTime::from_timestamp(-62_135_596_800 + 86_400 * 40 + 3_723, 7_000).unwrap();
+        assert_eq!(sqlite_time(&early), "0001-02-10T01:02:03.000007Z");
+        let far = chrono::DateTime::from_timestamp(253_402_300_800, 0).unwrap();
+        assert_eq!(sqlite_time(&far), "10000-01-01T00:00:00.000000Z");
     }
 }

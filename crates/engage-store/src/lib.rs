@@ -19,6 +19,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod checkpoint;
 mod columns;
 mod migrations;
 mod postgres;
@@ -138,7 +139,15 @@ enum Pool {
 /// A connection pool to the store.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Reads (and, on PostgreSQL, everything).
     pool: Pool,
+    /// Writes. On SQLite a pool of exactly one connection: SQLite admits one writer at a time
+    /// anyway, and a single writer keeps its page cache warm from one commit to the next (a
+    /// connection's cache is dropped whenever another connection has written). On PostgreSQL a
+    /// handle on the same pool as `pool`.
+    writer: Pool,
+    /// SQLite only: stops the background checkpointer when the last clone goes.
+    _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
 }
 
 impl Store {
@@ -152,7 +161,7 @@ impl Store {
     /// Opens the store at `url` without migrating it. SQLite files are created when missing.
     pub async fn connect(url: &str) -> Result<Store> {
         let open_err = |source| StoreError::Open { url: redact_url(url), source };
-        let pool = match Backend::of_url(url)? {
+        let (pool, writer, checkpointer) = match Backend::of_url(url)? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
                     .map_err(open_err)?
@@ -160,16 +169,25 @@ impl Store {
                     .page_size(16_384)
                     .pragma("mmap_size", "268435456")
                     .pragma("cache_size", "-16384")
+                    // Checkpoints run on a background connection (see `checkpoint`), so the
+                    // writer never waits for their fsyncs.
+                    .pragma("wal_autocheckpoint", "0")
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(4)
-                    .connect_with(options)
+                let writer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.clone())
                     .await
                     .map_err(open_err)?;
-                Pool::Sqlite(pool)
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options.clone())
+                    .await
+                    .map_err(open_err)?;
+                let checkpointer = std::sync::Arc::new(checkpoint::Checkpointer::start(&options));
+                (Pool::Sqlite(pool), Pool::Sqlite(writer), Some(checkpointer))
             }
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url).map_err(open_err)?;
@@ -185,15 +203,15 @@ impl Store {
                     .connect_with(options)
                     .await
                     .map_err(open_err)?;
-                Pool::Postgres(pool)
+                (Pool::Postgres(pool.clone()), Pool::Postgres(pool), None)
             }
         };
-        Ok(Store { pool })
+        Ok(Store { pool, writer, _checkpointer: checkpointer })
     }
 
     /// Applies pending migrations; returns the versions applied now.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
-        migrations::apply(&self.pool).await
+        migrations::apply(&self.writer).await
     }
 
     /// The backend this store runs on.
@@ -206,9 +224,11 @@ impl Store {
 
     /// Closes the pool, waiting for connections to finish.
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(p) => p.close().await,
-            Pool::Postgres(p) => p.close().await,
+        for pool in [&self.writer, &self.pool] {
+            match pool {
+                Pool::Sqlite(p) => p.close().await,
+                Pool::Postgres(p) => p.close().await,
+            }
         }
     }
 
@@ -226,7 +246,7 @@ impl Store {
     ) -> Result<CommitStats> {
         let groups = group_records(page.records);
         let now = Utc::now();
-        let mut stats = match &self.pool {
+        let mut stats = match &self.writer {
             Pool::Sqlite(pool) => sqlite::commit_page(pool, connection, stream, &groups, &page, now).await?,
             Pool::Postgres(pool) => {
                 postgres::commit_page(pool, connection, stream, &groups, &page, now).await?

@@ -99,7 +99,7 @@ impl Store {
     /// Records the start of a sync run.
     pub async fn start_run(&self, connection: &str, stream: &str) -> Result<RunId> {
         let now = Utc::now();
-        let id: i64 = match &self.pool {
+        let id: i64 = match &self.writer {
             Pool::Sqlite(pool) => {
                 sqlx::query_scalar(
                     "INSERT INTO sync_runs (connection, stream, started_at, status) VALUES (?, ?, ?, 'running') RETURNING run_id",
@@ -127,7 +127,7 @@ impl Store {
     /// Records the end of a sync run.
     pub async fn finish_run(&self, run: RunId, summary: &RunSummary) -> Result<()> {
         let now = Utc::now();
-        match &self.pool {
+        match &self.writer {
             Pool::Sqlite(pool) => {
                 sqlx::query(
                     "UPDATE sync_runs SET finished_at = ?, status = ?, pages = ?, records = ?, quarantined = ?, \
