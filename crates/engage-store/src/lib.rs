@@ -20,16 +20,20 @@ use sqlx::sqlite::{
 };
 
 mod checkpoint;
+mod aggregate;
 mod columns;
 mod migrations;
 mod postgres;
 mod query;
+mod read;
 mod runs;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use aggregate::{AggregateQuery, AggregateRow, Cond, Expr, Lit, Measure};
 pub use query::{QueryResult, query_read_only};
+pub use read::{ReadFilter, StoredEntity, default_time_column};
 pub use runs::{RunId, RunStatus, RunSummary, SyncRun};
 
 /// Errors of the store. Messages never contain a database password.

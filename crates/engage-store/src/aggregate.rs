@@ -1,0 +1,313 @@
+//! Aggregation in the database: counts and sums of an entity table over time buckets, built
+//! from a small typed vocabulary so the same query runs on SQLite and PostgreSQL. Metrics
+//! compose their SQL paths from it.
+
+use engage_model::{EntityKind, Timestamp};
+
+use crate::read::{
+    Bind, ReadFilter, Ty, bind_postgres, bind_sqlite, columns_of, default_time_column, number_placeholders,
+    where_clause,
+};
+use crate::{Pool, Result, Store, StoreError};
+
+/// A literal compared with a column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lit {
+    /// Text (bound as a parameter).
+    Text(String),
+    /// A number.
+    Num(f64),
+}
+
+/// A row condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cond {
+    /// `column = literal`.
+    Eq(&'static str, Lit),
+    /// `column IN (literals)`; false when empty.
+    In(&'static str, Vec<Lit>),
+    /// `column >= number`.
+    Ge(&'static str, f64),
+    /// `column <= number`.
+    Le(&'static str, f64),
+    /// `column IS NULL`.
+    IsNull(&'static str),
+    /// `column IS NOT NULL`.
+    NotNull(&'static str),
+    /// A boolean column is true.
+    True(&'static str),
+    /// A boolean column is false.
+    False(&'static str),
+    /// The number in `column` is a whole number.
+    Whole(&'static str),
+    /// `column_a >= column_b` (both non-NULL).
+    ColumnGe(&'static str, &'static str),
+    /// All of these.
+    And(Vec<Cond>),
+    /// Any of these.
+    Or(Vec<Cond>),
+}
+
+/// A number computed per row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    /// A numeric column (money included, as a double).
+    Col(&'static str),
+    /// `a − b`.
+    Minus(&'static str, &'static str),
+}
+
+/// An aggregate over the rows of a bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Measure {
+    /// Rows (meeting the condition).
+    Count(Option<Cond>),
+    /// Σ expr over rows meeting the condition where expr is not NULL; `None` when there are none.
+    Sum(Expr, Option<Cond>),
+    /// Distinct non-NULL values of a text column over rows meeting the condition.
+    CountDistinct(&'static str, Option<Cond>),
+}
+
+/// An aggregation over one entity table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateQuery {
+    /// The table.
+    pub kind: EntityKind,
+    /// Connections, deleted rows, and the time column (its `from`/`to` apply when `buckets` is
+    /// empty).
+    pub filter: ReadFilter,
+    /// Further conditions every row must meet.
+    pub conditions: Vec<Cond>,
+    /// Bucket boundaries b₀ < b₁ < … < bₙ on the time column: bucket i is [bᵢ, bᵢ₊₁). Empty:
+    /// one bucket, the filter's range.
+    pub buckets: Vec<Timestamp>,
+    /// What to compute per bucket.
+    pub measures: Vec<Measure>,
+}
+
+/// One bucket's results, in the order of the measures. Buckets without rows are absent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AggregateRow {
+    /// Bucket index (0 when there are no bucket boundaries).
+    pub bucket: usize,
+    /// Measure values; counts are whole numbers.
+    pub values: Vec<Option<f64>>,
+}
+
+struct Sql<'a> {
+    kind: EntityKind,
+    postgres: bool,
+    binds: &'a mut Vec<Bind>,
+}
+
+impl Sql<'_> {
+    fn column(&self, name: &'static str) -> Result<(&'static str, Ty)> {
+        columns_of(self.kind)
+            .iter()
+            .find(|(c, _)| *c == name)
+            .copied()
+            .or(match name {
+                "connection" | "stream" | "source_id" => Some((name, Ty::Text)),
+                _ => None,
+            })
+            .ok_or_else(|| StoreError::Record(format!("`{name}` is not a column of {}", self.kind.table())))
+    }
+
+    fn number(&self, name: &'static str) -> Result<String> {
+        let (c, ty) = self.column(name)?;
+        Ok(match (ty, self.postgres) {
+            (Ty::Decimal, true) => format!("CAST({c} AS DOUBLE PRECISION)"),
+            (Ty::Decimal, false) => format!("CAST({c} AS REAL)"),
+            (Ty::Int | Ty::Real, _) => c.to_owned(),
+            _ => return Err(StoreError::Record(format!("`{c}` is not numeric"))),
+        })
+    }
+
+    fn lit(&mut self, lit: &Lit) -> String {
+        match lit {
+            Lit::Text(t) => {
+                self.binds.push(Bind::Text(t.clone()));
+                "?".to_owned()
+            }
+            Lit::Num(n) => format!("{n:?}"),
+        }
+    }
+
+    fn cond(&mut self, cond: &Cond) -> Result<String> {
+        Ok(match cond {
+            Cond::Eq(c, lit) => {
+                let (c, _) = self.column(c)?;
+                format!("{c} = {}", self.lit(lit))
+            }
+            Cond::In(c, lits) => {
+                let (c, _) = self.column(c)?;
+                if lits.is_empty() {
+                    return Ok("1 = 0".to_owned());
+                }
+                let items: Vec<String> = lits.iter().map(|l| self.lit(l)).collect();
+                format!("{c} IN ({})", items.join(", "))
+            }
+            Cond::Ge(c, n) => format!("{} >= {n:?}", self.number(c)?),
+            Cond::Le(c, n) => format!("{} <= {n:?}", self.number(c)?),
+            Cond::IsNull(c) => format!("{} IS NULL", self.column(c)?.0),
+            Cond::NotNull(c) => format!("{} IS NOT NULL", self.column(c)?.0),
+            Cond::True(c) => self.column(c)?.0.to_owned(),
+            Cond::False(c) => format!("NOT {}", self.column(c)?.0),
+            Cond::Whole(c) => {
+                let n = self.number(c)?;
+                format!("{n} = ROUND({n})")
+            }
+            Cond::ColumnGe(a, b) => {
+                let (a, _) = self.column(a)?;
+                let (b, _) = self.column(b)?;
+                format!("{a} >= {b}")
+            }
+            Cond::And(items) | Cond::Or(items) => {
+                if items.is_empty() {
+                    return Ok(if matches!(cond, Cond::And(_)) { "1 = 1" } else { "1 = 0" }.to_owned());
+                }
+                let joiner = if matches!(cond, Cond::And(_)) { " AND " } else { " OR " };
+                let parts = items
+                    .iter()
+                    .map(|c| self.cond(c).map(|s| format!("({s})")))
+                    .collect::<Result<Vec<_>>>()?;
+                parts.join(joiner)
+            }
+        })
+    }
+
+    fn expr(&self, e: &Expr) -> Result<String> {
+        Ok(match e {
+            Expr::Col(c) => self.number(c)?,
+            Expr::Minus(a, b) => format!("({} - {})", self.number(a)?, self.number(b)?),
+        })
+    }
+
+    fn measure(&mut self, m: &Measure) -> Result<String> {
+        let when = |s: &mut Self, c: &Option<Cond>| c.as_ref().map(|c| s.cond(c)).transpose();
+        let to_real = if self.postgres { "DOUBLE PRECISION" } else { "REAL" };
+        Ok(match m {
+            Measure::Count(None) => format!("CAST(COUNT(*) AS {to_real})"),
+            Measure::Count(Some(c)) => {
+                let c = self.cond(c)?;
+                format!("CAST(COALESCE(SUM(CASE WHEN {c} THEN 1 ELSE 0 END), 0) AS {to_real})")
+            }
+            Measure::Sum(e, c) => {
+                let e = self.expr(e)?;
+                match when(self, c)? {
+                    Some(c) => format!("CAST(SUM(CASE WHEN {c} THEN {e} END) AS {to_real})"),
+                    None => format!("CAST(SUM({e}) AS {to_real})"),
+                }
+            }
+            Measure::CountDistinct(col, c) => {
+                let (col, _) = self.column(col)?;
+                match when(self, c)? {
+                    Some(c) => format!("CAST(COUNT(DISTINCT CASE WHEN {c} THEN {col} END) AS {to_real})"),
+                    None => format!("CAST(COUNT(DISTINCT {col}) AS {to_real})"),
+                }
+            }
+        })
+    }
+}
+
+/// Builds the statement (with `?` placeholders) and its binds.
+fn build(q: &AggregateQuery, postgres: bool) -> Result<(String, Vec<Bind>)> {
+    let mut filter = q.filter.clone();
+    if let (Some(first), Some(last)) = (q.buckets.first(), q.buckets.last()) {
+        filter.from = Some(*first);
+        filter.to = Some(*last);
+    }
+    let time = filter.time_column.unwrap_or(default_time_column(q.kind));
+    // Measures come first in the SELECT list, so their binds precede the WHERE clause's.
+    let mut binds = Vec::new();
+    let mut select = Vec::new();
+    let bucket_expr = if q.buckets.len() > 2 {
+        let mut case = String::from("CASE");
+        for (i, b) in q.buckets.iter().enumerate().skip(1).take(q.buckets.len() - 2) {
+            binds.push(Bind::Time(*b));
+            case.push_str(&format!(" WHEN {time} < ? THEN {}", i - 1));
+        }
+        case.push_str(&format!(" ELSE {} END", q.buckets.len() - 2));
+        case
+    } else {
+        "0".to_owned()
+    };
+    select.push(format!("{bucket_expr} AS bucket"));
+    let mut conds = Vec::new();
+    {
+        let mut sql = Sql { kind: q.kind, postgres, binds: &mut binds };
+        for m in &q.measures {
+            select.push(sql.measure(m)?);
+        }
+        for c in &q.conditions {
+            conds.push(sql.cond(c)?);
+        }
+    }
+    let (where_sql, where_binds) = where_clause(q.kind, &filter)?;
+    // Condition binds were pushed after the measure binds; the WHERE clause's own binds come
+    // before the extra conditions in the text, so order them the same way.
+    let cond_binds = binds.split_off(binds.len() - count_binds(&q.conditions));
+    binds.extend(where_binds);
+    binds.extend(cond_binds);
+    let mut where_all = where_sql;
+    for c in conds {
+        where_all.push_str(if where_all.is_empty() { " WHERE " } else { " AND " });
+        where_all.push_str(&format!("({c})"));
+    }
+    let group = if q.buckets.len() > 2 { " GROUP BY 1" } else { "" };
+    let sql = format!("SELECT {} FROM {}{where_all}{group}", select.join(", "), q.kind.table());
+    Ok((sql, binds))
+}
+
+fn count_binds(conds: &[Cond]) -> usize {
+    fn one(c: &Cond) -> usize {
+        match c {
+            Cond::Eq(_, Lit::Text(_)) => 1,
+            Cond::In(_, lits) => lits.iter().filter(|l| matches!(l, Lit::Text(_))).count(),
+            Cond::And(items) | Cond::Or(items) => items.iter().map(one).sum(),
+            _ => 0,
+        }
+    }
+    conds.iter().map(one).sum()
+}
+
+impl Store {
+    /// Runs an aggregation in the database; one row per bucket that has rows. With no bucket
+    /// boundaries there is exactly one row (COUNT is 0 and SUM is `None` over no rows).
+    pub async fn aggregate(&self, q: &AggregateQuery) -> Result<Vec<AggregateRow>> {
+        let n = q.measures.len();
+        let rows: Vec<(usize, Vec<Option<f64>>)> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let (sql, binds) = build(q, false)?;
+                let rows = bind_sqlite(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        use sqlx::Row;
+                        let bucket: i64 = r.try_get(0)?;
+                        let values =
+                            (1..=n).map(|i| r.try_get::<Option<f64>, _>(i)).collect::<Result<_, _>>()?;
+                        Ok((bucket as usize, values))
+                    })
+                    .collect::<Result<_>>()?
+            }
+            Pool::Postgres(pool) => {
+                let (sql, binds) = build(q, true)?;
+                let sql = number_placeholders(&sql);
+                let rows = bind_postgres(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+                rows.iter()
+                    .map(|r| {
+                        use sqlx::Row;
+                        let bucket: i32 = r.try_get(0)?;
+                        let values =
+                            (1..=n).map(|i| r.try_get::<Option<f64>, _>(i)).collect::<Result<_, _>>()?;
+                        Ok((bucket as usize, values))
+                    })
+                    .collect::<Result<_>>()?
+            }
+        };
+        let mut out: Vec<AggregateRow> =
+            rows.into_iter().map(|(bucket, values)| AggregateRow { bucket, values }).collect();
+        out.sort_by_key(|r| r.bucket);
+        Ok(out)
+    }
+}
