@@ -34,6 +34,8 @@ pub enum Cond {
     IsNull(&'static str),
     /// `column IS NOT NULL`.
     NotNull(&'static str),
+    /// A text column holds something other than blanks.
+    NotBlank(&'static str),
     /// A boolean column is true.
     True(&'static str),
     /// A boolean column is false.
@@ -151,6 +153,10 @@ impl Sql<'_> {
             Cond::Le(c, n) => format!("{} <= {n:?}", self.number(c)?),
             Cond::IsNull(c) => format!("{} IS NULL", self.column(c)?.0),
             Cond::NotNull(c) => format!("{} IS NOT NULL", self.column(c)?.0),
+            Cond::NotBlank(c) => {
+                let (c, _) = self.column(c)?;
+                format!("{c} IS NOT NULL AND TRIM({c}) <> ''")
+            }
             Cond::True(c) => self.column(c)?.0.to_owned(),
             Cond::False(c) => format!("NOT {}", self.column(c)?.0),
             Cond::Whole(c) => {
