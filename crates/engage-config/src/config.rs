@@ -1,10 +1,13 @@
 //! The typed configuration and the loader.
 
+use std::net::SocketAddr;
 use std::path::Path;
+use std::time::Duration;
 
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::schedule::{Cadence, Cron, Schedule, parse_duration};
 use crate::walk::{Span, Unknown, Walker, backticked, child, closest, line_col};
 use crate::{ConfigError, ConfigErrors, Env, Field, FieldType, Kinds, OptionValue, Options, Schema, Secret};
 
@@ -13,6 +16,8 @@ use crate::{ConfigError, ConfigErrors, Env, Field, FieldType, Kinds, OptionValue
 pub struct Config {
     /// `[store]`: where synced data goes.
     pub store: StoreConfig,
+    /// `[scheduler]`: how `engage run` schedules syncs.
+    pub scheduler: SchedulerConfig,
     /// Every `[[connection]]`, in file order.
     pub connections: Vec<ConnectionConfig>,
 }
@@ -23,6 +28,7 @@ impl Config {
     pub fn schema() -> Schema {
         Schema::new(vec![
             StoreConfig::field(),
+            SchedulerConfig::field(),
             Field::optional(
                 CONNECTION,
                 FieldType::TableList(ConnectionConfig::common_schema()),
@@ -144,6 +150,8 @@ pub struct ConnectionConfig {
     pub max_requests_per_minute: Option<u32>,
     /// Whether syncs run for it (default `true`).
     pub enabled: bool,
+    /// When `engage run` syncs it (the `[scheduler]` default when `None`).
+    pub schedule: Option<Schedule>,
     /// The kind-specific options, validated against the kind's schema.
     pub options: Options,
 }
@@ -162,6 +170,12 @@ impl ConnectionConfig {
                 "Client-side rate limit.",
             ),
             Field::optional("enabled", FieldType::Bool, "Whether syncs run (default true)."),
+            Field::optional(
+                SCHEDULE,
+                FieldType::Table(schedule_schema(true)),
+                "When `engage run` syncs it: `every` or `cron` (+ `timezone`), `jitter`, and \
+                 `streams.NAME` tables for streams on a schedule of their own.",
+            ),
         ])
     }
 
@@ -180,6 +194,7 @@ impl ConnectionConfig {
             base_url,
             max_requests_per_minute: max.and_then(|v| v.as_integer()).and_then(|n| u32::try_from(n).ok()),
             enabled: enabled.and_then(|v| v.as_bool()).unwrap_or(true),
+            schedule: None,
             options,
         }
     }
@@ -243,8 +258,13 @@ fn load(
     let root = doc.get_ref();
     let mut options = w.table(root, &doc.span(), "", &[&Config::schema()], Unknown::Reject, &[CONNECTION]);
     let store = build_section(&mut w, root, &mut options);
+    let scheduler = build_section(&mut w, root, &mut options);
     let connections = connections(&mut w, root.get(CONNECTION), kinds);
-    if w.errors.is_empty() { Ok(Config { store, connections }) } else { Err(ConfigErrors::sorted(w.errors)) }
+    if w.errors.is_empty() {
+        Ok(Config { store, scheduler, connections })
+    } else {
+        Err(ConfigErrors::sorted(w.errors))
+    }
 }
 
 /// Builds section `S` from the root's validated options.
@@ -294,13 +314,16 @@ fn connections(
         // Without a known kind, its options cannot be judged: skip them.
         let unknown = if schema.is_some() { Unknown::Reject } else { Unknown::Ignore };
         let schemas: Vec<&Schema> = std::iter::once(&common).chain(schema).collect();
-        let options = w.table(t, &item.span(), &path, &schemas, unknown, &[]);
+        let options = w.table(t, &item.span(), &path, &schemas, unknown, &[SCHEDULE]);
+        let schedule = t.get(SCHEDULE).and_then(|v| schedule_table(w, v, &child(&path, SCHEDULE), None));
         if let Some(name) = options.get("name").and_then(OptionValue::as_str)
             && let Some(raw) = t.get("name")
         {
             check_name(w, &mut names, name, raw, &child(&path, "name"));
         }
-        out.push(ConnectionConfig::from_options(options));
+        let mut connection = ConnectionConfig::from_options(options);
+        connection.schedule = schedule;
+        out.push(connection);
     }
     out
 }
@@ -341,5 +364,281 @@ fn check_name(
         w.error(&span, path, msg);
     } else {
         names.push((name.to_owned(), w.line(span.start)));
+    }
+}
+
+/// The key of a connection's schedule.
+const SCHEDULE: &str = "schedule";
+
+/// `[scheduler]`: how `engage run` schedules syncs. Its `every`/`cron`/`timezone`/`jitter` keys
+/// are the default schedule of connections that name none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SchedulerConfig {
+    /// The schedule of connections without one (default: every hour).
+    pub default_schedule: Schedule,
+    /// Syncs running at once in one runner (default 4).
+    pub max_concurrent_syncs: usize,
+    /// Syncs of one connection running at once, across every runner (default 1).
+    pub max_concurrent_per_connection: usize,
+    /// A sync running longer is cancelled (its committed pages stay) and counts as failed.
+    pub sync_timeout: Duration,
+    /// Attempts after the first before a sync is reported failed (default 3).
+    pub retries: u32,
+    /// Wait before the first retry; doubled for each further one (default 1m).
+    pub retry_backoff: Duration,
+    /// How long a runner's claim on a sync lasts unless renewed (default 60s).
+    pub lease_ttl: Duration,
+    /// Where `/metrics` and `/healthz` are served (none when `None`).
+    pub metrics_address: Option<SocketAddr>,
+    /// Called with a JSON body when a sync fails after its retries and when it recovers.
+    pub webhook_url: Option<Secret>,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            default_schedule: Schedule::new(Cadence::Every(Duration::from_secs(3_600))),
+            max_concurrent_syncs: 4,
+            max_concurrent_per_connection: 1,
+            sync_timeout: Duration::from_secs(6 * 3_600),
+            retries: 3,
+            retry_backoff: Duration::from_secs(60),
+            lease_ttl: Duration::from_secs(60),
+            metrics_address: None,
+            webhook_url: None,
+        }
+    }
+}
+
+/// The keys of a schedule table; `streams` only at the connection level.
+fn schedule_schema(with_streams: bool) -> Schema {
+    let mut fields = vec![
+        Field::optional("every", FieldType::String, "Due at every multiple of this interval, e.g. `15m`."),
+        Field::optional("cron", FieldType::String, "Due when this five-field cron expression matches."),
+        Field::optional("timezone", FieldType::String, "Time zone of `cron` (IANA name, default UTC)."),
+        Field::optional("jitter", FieldType::String, "Delay each start by a stable amount up to this."),
+    ];
+    if with_streams {
+        fields.push(Field::optional(
+            "streams",
+            FieldType::Any,
+            "`streams.NAME = { every = ... }`: a stream's own schedule.",
+        ));
+    }
+    Schema::new(fields)
+}
+
+/// Builds a schedule from the validated keys of a schedule table; `error(key, message)` reports
+/// a problem at a key (or at the table when the key is absent). `None` when it names neither
+/// `every` nor `cron`, or has a problem.
+fn build_schedule(
+    options: &mut Options,
+    inherited_jitter: Option<Duration>,
+    error: &mut dyn FnMut(&str, String),
+) -> Option<Schedule> {
+    let mut text = |key| match options.remove(key) {
+        Some(OptionValue::String(s)) => Some(s),
+        _ => None,
+    };
+    let (every, cron, timezone, jitter) = (text("every"), text("cron"), text("timezone"), text("jitter"));
+    let mut ok = true;
+    let jitter = match jitter.map(|j| parse_duration(&j)) {
+        Some(Ok(j)) => j,
+        Some(Err(e)) => {
+            error("jitter", e);
+            ok = false;
+            Duration::ZERO
+        }
+        None => inherited_jitter.unwrap_or(Duration::ZERO),
+    };
+    let cadence = match (every, cron) {
+        (Some(_), Some(_)) => {
+            error("cron", "set either `every` or `cron`, not both".into());
+            None
+        }
+        (Some(every), None) => {
+            if timezone.is_some() {
+                error("timezone", "`timezone` applies to `cron` only; `every` counts in UTC".into());
+                ok = false;
+            }
+            match parse_duration(&every) {
+                Ok(d) if d < Duration::from_secs(1) => {
+                    error("every", "must be at least 1s".into());
+                    None
+                }
+                Ok(d) if d.subsec_nanos() != 0 => {
+                    error("every", "must be a whole number of seconds".into());
+                    None
+                }
+                Ok(d) => Some(Cadence::Every(d)),
+                Err(e) => {
+                    error("every", e);
+                    None
+                }
+            }
+        }
+        (None, Some(cron)) => match Cron::parse(&cron, timezone.as_deref().unwrap_or("UTC")) {
+            Ok(c) => Some(Cadence::Cron(c)),
+            Err(e) => {
+                let key = if e.starts_with("unknown time zone") { "timezone" } else { "cron" };
+                error(key, e);
+                None
+            }
+        },
+        (None, None) => {
+            if timezone.is_some() {
+                error("timezone", "`timezone` applies to `cron` only".into());
+            }
+            return None;
+        }
+    };
+    let cadence = cadence?;
+    ok.then(|| Schedule { cadence, jitter, streams: Default::default() })
+}
+
+/// Validates a connection's `schedule` table (or one of its `streams.NAME` tables, when
+/// `parent_jitter` is given) and builds it.
+fn schedule_table(
+    w: &mut Walker<'_>,
+    v: &Spanned<DeValue<'_>>,
+    path: &str,
+    parent_jitter: Option<Duration>,
+) -> Option<Schedule> {
+    let DeValue::Table(t) = v.get_ref() else {
+        w.type_error(&v.span(), path, "a table", v.get_ref());
+        return None;
+    };
+    let top = parent_jitter.is_none();
+    let schema = schedule_schema(top);
+    let mut options = w.table(t, &v.span(), path, &[&schema], Unknown::Reject, &["streams"]);
+    let errors_before = w.errors.len();
+    let mut problems: Vec<(String, Span, String)> = Vec::new();
+    let schedule = build_schedule(&mut options, parent_jitter, &mut |key, message| {
+        let span = t.get(key).map_or(v.span(), |k| k.span());
+        problems.push((child(path, key), span, message));
+    });
+    let named = t.contains_key("every") || t.contains_key("cron");
+    for (key_path, span, message) in problems {
+        w.error(&span, &key_path, message);
+    }
+    if !named && w.errors.len() == errors_before {
+        w.error(&v.span(), path, "a schedule needs `every` (e.g. \"15m\") or `cron` (e.g. \"0 */6 * * *\")");
+    }
+    let jitter = schedule.as_ref().map_or(Duration::ZERO, |s| s.jitter);
+    let mut streams = std::collections::BTreeMap::new();
+    if let Some(raw) = t.get("streams").filter(|_| top) {
+        let streams_path = child(path, "streams");
+        match raw.get_ref() {
+            DeValue::Table(entries) => {
+                for (name, value) in entries.iter() {
+                    let name: &str = name.get_ref();
+                    if let Some(s) = schedule_table(w, value, &child(&streams_path, name), Some(jitter)) {
+                        streams.insert(name.to_owned(), s);
+                    }
+                }
+            }
+            other => {
+                w.type_error(&raw.span(), &streams_path, "a table", other);
+            }
+        }
+    }
+    schedule.map(|s| Schedule { streams, ..s })
+}
+
+impl Section for SchedulerConfig {
+    const KEY: &'static str = "scheduler";
+    const DOC: &'static str = "How `engage run` schedules syncs.";
+
+    fn schema() -> Schema {
+        let mut fields = schedule_schema(false).fields;
+        fields.extend([
+            Field::optional(
+                "max_concurrent_syncs",
+                FieldType::Integer { min: 1, max: 1_024 },
+                "Syncs running at once in one runner (default 4).",
+            ),
+            Field::optional(
+                "max_concurrent_per_connection",
+                FieldType::Integer { min: 1, max: 64 },
+                "Syncs of one connection running at once, across runners (default 1).",
+            ),
+            Field::optional("sync_timeout", FieldType::String, "A longer sync is cancelled (default 6h)."),
+            Field::optional(
+                "retries",
+                FieldType::Integer { min: 0, max: 20 },
+                "Attempts after the first before a sync is reported failed (default 3).",
+            ),
+            Field::optional(
+                "retry_backoff",
+                FieldType::String,
+                "Wait before the first retry, doubled for each further one (default 1m).",
+            ),
+            Field::optional(
+                "lease_ttl",
+                FieldType::String,
+                "How long a claim lasts unless renewed (default 60s).",
+            ),
+            Field::optional(
+                "metrics_address",
+                FieldType::String,
+                "IP:PORT serving /metrics and /healthz, e.g. `127.0.0.1:9464`.",
+            ),
+            Field::optional(
+                "webhook_url",
+                FieldType::Secret,
+                "POSTed a JSON body when a sync fails after its retries and when it recovers.",
+            ),
+        ]);
+        Schema::new(fields)
+    }
+
+    fn build(mut options: Options, check: &mut Check<'_, '_>) -> Self {
+        let mut config = Self::default();
+        let mut problems: Vec<(String, String)> = Vec::new();
+        if let Some(s) =
+            build_schedule(&mut options, None, &mut |key, message| problems.push((key.to_owned(), message)))
+        {
+            config.default_schedule = s;
+        }
+        for (key, message) in problems {
+            check.error(&key, &message);
+        }
+        if let Some(n) = options.remove("max_concurrent_syncs").and_then(|v| v.as_integer()) {
+            config.max_concurrent_syncs = n as usize;
+        }
+        if let Some(n) = options.remove("max_concurrent_per_connection").and_then(|v| v.as_integer()) {
+            config.max_concurrent_per_connection = n as usize;
+        }
+        if let Some(n) = options.remove("retries").and_then(|v| v.as_integer()) {
+            config.retries = n as u32;
+        }
+        for (key, slot, min) in [
+            ("sync_timeout", &mut config.sync_timeout, Duration::from_secs(1)),
+            ("retry_backoff", &mut config.retry_backoff, Duration::ZERO),
+            ("lease_ttl", &mut config.lease_ttl, Duration::from_millis(100)),
+        ] {
+            let Some(OptionValue::String(text)) = options.remove(key) else { continue };
+            match parse_duration(&text) {
+                Ok(d) if d < min => {
+                    check.error(key, &format!("must be at least {}", crate::format_duration(min)))
+                }
+                Ok(d) => *slot = d,
+                Err(e) => check.error(key, &e),
+            }
+        }
+        if let Some(OptionValue::String(text)) = options.remove("metrics_address") {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => config.metrics_address = Some(addr),
+                Err(_) => check.error("metrics_address", "expected IP:PORT, e.g. `127.0.0.1:9464`"),
+            }
+        }
+        if let Some(OptionValue::Secret(url)) = options.remove("webhook_url") {
+            let u = url.expose().to_ascii_lowercase();
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                check.error("webhook_url", "expected an http:// or https:// URL");
+            }
+            config.webhook_url = Some(url);
+        }
+        config
     }
 }

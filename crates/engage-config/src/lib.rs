@@ -52,6 +52,7 @@ mod config;
 mod env;
 mod error;
 mod options;
+mod schedule;
 mod schema;
 mod secret;
 mod starter;
@@ -60,10 +61,11 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, ConnectionConfig, StoreConfig, load_file, load_str};
+pub use config::{Config, ConnectionConfig, SchedulerConfig, StoreConfig, load_file, load_str};
 pub use env::{Env, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors, EXIT_CONFIG};
 pub use options::{OptionValue, Options};
+pub use schedule::{Cadence, Cron, Schedule, format_duration, parse_duration};
 pub use schema::{Field, FieldType, Kinds, Schema};
 pub use secret::Secret;
 pub use starter::STARTER_CONFIG;

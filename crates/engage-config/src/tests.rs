@@ -394,7 +394,7 @@ kind = "reviews"
 "#;
     assert_eq!(
         errors(text, &[]),
-        "engage.toml:1:1: colour: unknown key `colour`; expected one of `store`, `connection`\n\
+        "engage.toml:1:1: colour: unknown key `colour`; expected one of `store`, `scheduler`, `connection`\n\
          engage.toml:3:1: store.uri: unknown key `uri`; did you mean `url`?\n\
          engage.toml:4:1: connection[0].name: missing required key `name`\n\
          engage.toml:7:8: connection[1].name: a connection name must be 1 to 64 characters of a-z, 0-9, `_` or `-`\n\
@@ -411,7 +411,7 @@ kind = "reviews"
         errors("connection = [1, {name = \"a\", kind = \"reviews\", x = 1}]", &[]),
         "engage.toml:1:15: connection[0]: expected a table, found an integer\n\
          engage.toml:1:49: connection[1].x: unknown key `x`; expected one of `name`, `kind`, `base_url`, \
-         `max_requests_per_minute`, `enabled`"
+         `max_requests_per_minute`, `enabled`, `schedule`"
     );
 }
 
@@ -655,4 +655,113 @@ fn paths_resolve_against_the_config_file() {
     let text = "[[connection]]\nname = \"a\"\nkind = \"helpdesk\"\nsubdomain = \"s\"\napi_token = \"t\"\ndata = \"x.csv\"\n";
     let config = load(text, &[]).unwrap();
     assert_eq!(data(config), Some(OptionValue::String("x.csv".into())));
+}
+
+#[test]
+fn schedules_per_connection_and_stream_with_a_default() {
+    use std::time::Duration;
+    let config = load(
+        r#"[scheduler]
+every = "30m"
+jitter = "1m"
+max_concurrent_syncs = 8
+sync_timeout = "2h"
+retries = 2
+retry_backoff = "30s"
+lease_ttl = "45s"
+metrics_address = "127.0.0.1:9464"
+webhook_url = "${HOOK}"
+
+[[connection]]
+name = "a"
+kind = "reviews"
+schedule = { cron = "0 */6 * * *", timezone = "Europe/Paris", jitter = "5m" }
+
+[[connection]]
+name = "b"
+kind = "reviews"
+
+[connection.schedule]
+every = "15m"
+
+[connection.schedule.streams.users]
+every = "6h"
+
+[[connection]]
+name = "c"
+kind = "reviews"
+"#,
+        &[("HOOK", "http://127.0.0.1:9/hook")],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let s = &config.scheduler;
+    assert_eq!(
+        s.default_schedule,
+        Schedule {
+            cadence: Cadence::Every(Duration::from_secs(1_800)),
+            jitter: Duration::from_secs(60),
+            streams: Default::default(),
+        }
+    );
+    assert_eq!(
+        (s.max_concurrent_syncs, s.max_concurrent_per_connection, s.sync_timeout, s.retries),
+        (8, 1, Duration::from_secs(7_200), 2)
+    );
+    assert_eq!((s.retry_backoff, s.lease_ttl), (Duration::from_secs(30), Duration::from_secs(45)));
+    assert_eq!(s.metrics_address, Some("127.0.0.1:9464".parse().unwrap()));
+    assert_eq!(s.webhook_url.as_ref().map(|u| u.expose()), Some("http://127.0.0.1:9/hook"));
+
+    let a = config.connections[0].schedule.as_ref().unwrap();
+    assert_eq!(a.cadence.to_string(), "cron 0 */6 * * * Europe/Paris");
+    assert_eq!(a.jitter, Duration::from_secs(300));
+    let b = config.connections[1].schedule.as_ref().unwrap();
+    assert_eq!(b.cadence, Cadence::Every(Duration::from_secs(900)));
+    assert_eq!(b.for_stream("users").cadence, Cadence::Every(Duration::from_secs(21_600)));
+    assert_eq!(b.for_stream("tickets").cadence, Cadence::Every(Duration::from_secs(900)));
+    assert_eq!(config.connections[2].schedule, None);
+    assert_eq!(config.connections[2].options, Options::new());
+
+    // Nothing said: every hour, 4 at a time, 1 per connection, 3 retries.
+    let plain = load("", &[]).unwrap();
+    assert_eq!(plain.scheduler, SchedulerConfig::default());
+    assert_eq!(plain.scheduler.default_schedule.cadence, Cadence::Every(Duration::from_secs(3_600)));
+}
+
+#[test]
+fn schedule_errors_point_at_the_key() {
+    assert_eq!(
+        errors(
+            r#"[scheduler]
+every = "often"
+lease_ttl = "10ms"
+metrics_address = "localhost"
+cron = "* * * * *"
+
+[[connection]]
+name = "a"
+kind = "reviews"
+schedule = { cron = "0 25 * * *", timezone = "Mars/Olympus" }
+
+[[connection]]
+name = "b"
+kind = "reviews"
+schedule = { jitter = "1m", every = "15m", timezone = "UTC", streams = { users = { evry = "1h" }, t = 3 } }
+
+[[connection]]
+name = "c"
+kind = "reviews"
+schedule = "15m"
+"#,
+            &[]
+        ),
+        "engage.toml:3:13: scheduler.lease_ttl: must be at least 100ms\n\
+         engage.toml:4:19: scheduler.metrics_address: expected IP:PORT, e.g. `127.0.0.1:9464`\n\
+         engage.toml:5:8: scheduler.cron: set either `every` or `cron`, not both\n\
+         engage.toml:10:46: connection[0].schedule.timezone: unknown time zone `Mars/Olympus` (use an IANA name such as `Europe/Paris`)\n\
+         engage.toml:15:55: connection[1].schedule.timezone: `timezone` applies to `cron` only; `every` counts in UTC\n\
+         engage.toml:15:82: connection[1].schedule.streams.users: a schedule needs `every` (e.g. \"15m\") or `cron` (e.g. \"0 */6 * * *\")\n\
+         engage.toml:15:84: connection[1].schedule.streams.users.evry: unknown key `evry`; did you mean `every`?\n\
+         engage.toml:15:103: connection[1].schedule.streams.t: expected a table, found an integer\n\
+         engage.toml:20:12: connection[2].schedule: expected a table, found a string"
+    );
 }
