@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod clv;
+pub mod customers;
 pub mod data;
 pub mod engine;
 pub mod reference;

@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 mod checkpoint;
 mod aggregate;
 mod columns;
+mod customers;
 mod migrations;
 mod postgres;
 mod query;
@@ -32,6 +33,7 @@ mod sqlite;
 pub mod testing;
 
 pub use aggregate::{AggregateQuery, AggregateRow, Cond, Expr, Lit, Measure};
+pub use customers::{CustomerPlan, CustomerRef, IdentityLink, PlannedCustomer, StoredCustomer};
 pub use query::{QueryResult, query_read_only};
 pub use read::{ReadFilter, StoredEntity, default_time_column};
 pub use runs::{RunId, RunStatus, RunSummary, SyncRun};
