@@ -17,7 +17,7 @@
 //! makes [`EntityMapping::map`] fail with a reason naming the field, so the connector can
 //! quarantine the record and go on.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Mutex;
 
@@ -772,6 +772,22 @@ pub fn intern(name: &str) -> &'static str {
     leaked
 }
 
+/// A `&'static` list of interned names (a stream's primary key from the configuration); each
+/// distinct list is allocated once per process.
+pub fn intern_list(names: &[String]) -> &'static [&'static str] {
+    type Lists = HashMap<Vec<String>, &'static [&'static str]>;
+    static LISTS: Mutex<Option<Lists>> = Mutex::new(None);
+    let mut lists = LISTS.lock().unwrap_or_else(|e| e.into_inner());
+    let map = lists.get_or_insert_with(HashMap::new);
+    if let Some(existing) = map.get(names) {
+        return existing;
+    }
+    let leaked: &'static [&'static str] =
+        Box::leak(names.iter().map(|n| intern(n)).collect::<Vec<_>>().into_boxed_slice());
+    map.insert(names.to_vec(), leaked);
+    leaked
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -902,5 +918,8 @@ mod tests {
         assert_eq!(lookup(&r, "a.c.1.d"), Some(&json!("x")));
         assert_eq!(lookup(&r, "a.c.9"), None);
         assert!(std::ptr::eq(intern("orders"), intern(&String::from("orders"))));
+        let key = ["a".to_owned(), "b".to_owned()];
+        assert_eq!(intern_list(&key), &["a", "b"]);
+        assert!(std::ptr::eq(intern_list(&key), intern_list(&key.clone())));
     }
 }
