@@ -3,7 +3,7 @@
 use engage_sandbox::Sim;
 use engage_sandbox::zendesk::{Zendesk, ZendeskOptions};
 use engage_store::Backend;
-use engage_testkit::{Subject, conformance};
+use engage_testkit::{Subject, conformance, conformance_with};
 use serde_json::json;
 
 async fn zendesk() -> Subject {
@@ -18,10 +18,29 @@ async fn zendesk() -> Subject {
     }
 }
 
+async fn freshdesk() -> Subject {
+    use engage_sandbox::freshdesk::{Freshdesk, FreshdeskOptions};
+    let mut options = FreshdeskOptions::new(7, 240);
+    options.credits_per_minute = 0; // the real 400 credits a minute would make the kit take minutes
+    let key = options.api_key.clone();
+    let sim = Sim::<Freshdesk>::start(options).await.expect("start the Freshdesk simulator");
+    Subject { kind: "freshdesk", sim: Box::new(sim), options: json!({ "api_key": key, "page_size": 30 }) }
+}
+
+/// Freshdesk lists deleted and spam tickets, and deleted contacts, only on request: one request
+/// per pass when nothing changed.
+const FRESHDESK_PASSES: &[(&str, u64)] = &[("tickets", 3), ("contacts", 2)];
+
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn zendesk() {
         super::conformance(super::Backend::Sqlite, super::zendesk().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn freshdesk() {
+        super::conformance_with(super::Backend::Sqlite, super::freshdesk().await, super::FRESHDESK_PASSES)
+            .await;
     }
 }
 
@@ -29,5 +48,11 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn zendesk() {
         super::conformance(super::Backend::Postgres, super::zendesk().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn freshdesk() {
+        super::conformance_with(super::Backend::Postgres, super::freshdesk().await, super::FRESHDESK_PASSES)
+            .await;
     }
 }

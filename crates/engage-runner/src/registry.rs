@@ -8,6 +8,8 @@ pub fn descriptors() -> Vec<Descriptor> {
     vec![
         #[cfg(feature = "zendesk")]
         engage_connect::descriptor::<engage_zendesk::Zendesk>(),
+        #[cfg(feature = "freshdesk")]
+        engage_connect::descriptor::<engage_freshdesk::Freshdesk>(),
         #[cfg(feature = "files")]
         engage_connect::descriptor::<engage_files::Files>(),
     ]

@@ -18,6 +18,7 @@
 //! ```
 
 pub mod faults;
+pub mod freshdesk;
 pub mod rate;
 pub mod registry;
 pub mod rng;

@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::io;
 
 use crate::faults::Faults;
+use crate::freshdesk::{Freshdesk, FreshdeskOptions};
 use crate::sim::{DEFAULT_NOW, Sim, Simulator};
 use crate::timeline::Mutation;
 use crate::truth::GroundTruth;
 use crate::zendesk::{Zendesk, ZendeskOptions};
 
 /// Names of the simulators [`start`] knows.
-pub const SIMULATORS: &[&str] = &["zendesk"];
+pub const SIMULATORS: &[&str] = &["zendesk", "freshdesk"];
 
 /// Options shared by every simulator started by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +79,14 @@ pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn R
             o.sim.records = options.records;
             o.sim.now = options.now;
             Ok(Box::new(Sim::<Zendesk>::start(o).await?))
+        }
+        "freshdesk" => {
+            let mut o =
+                if options.unlimited { FreshdeskOptions::unlimited() } else { FreshdeskOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Freshdesk>::start(o).await?))
         }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
