@@ -18,6 +18,15 @@ async fn zendesk() -> Subject {
     }
 }
 
+async fn intercom() -> Subject {
+    use engage_sandbox::intercom::{Intercom, IntercomOptions};
+    // Intercom's default limit (1,666 requests per 10-second window) stays on.
+    let options = IntercomOptions::new(7, 240);
+    let token = options.access_token.clone();
+    let sim = Sim::<Intercom>::start(options).await.expect("start the Intercom simulator");
+    Subject { kind: "intercom", sim: Box::new(sim), options: json!({ "access_token": token, "page_size": 100 }) }
+}
+
 async fn freshdesk() -> Subject {
     use engage_sandbox::freshdesk::{Freshdesk, FreshdeskOptions};
     let mut options = FreshdeskOptions::new(7, 240);
@@ -42,6 +51,11 @@ mod sqlite {
         super::conformance_with(super::Backend::Sqlite, super::freshdesk().await, super::FRESHDESK_PASSES)
             .await;
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn intercom() {
+        super::conformance(super::Backend::Sqlite, super::intercom().await).await;
+    }
 }
 
 mod postgres {
@@ -54,5 +68,10 @@ mod postgres {
     async fn freshdesk() {
         super::conformance_with(super::Backend::Postgres, super::freshdesk().await, super::FRESHDESK_PASSES)
             .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn intercom() {
+        super::conformance(super::Backend::Postgres, super::intercom().await).await;
     }
 }

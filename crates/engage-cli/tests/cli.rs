@@ -38,7 +38,7 @@ fn init_validate_migrate_status() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "engage.toml: OK (0 connection(s), SQLite store)\n");
 
     let out = engage(dir.path(), &["migrate"], &[]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "applied migration(s) 1 (sqlite)\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "applied migration(s) 1, 2 (sqlite)\n");
     let out = engage(dir.path(), &["migrate"], &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "store is up to date (sqlite)\n");
     assert!(dir.path().join("engage.db").exists(), "the store sits next to the config file");

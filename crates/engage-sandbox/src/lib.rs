@@ -19,6 +19,7 @@
 
 pub mod faults;
 pub mod freshdesk;
+pub mod intercom;
 pub mod rate;
 pub mod registry;
 pub mod rng;

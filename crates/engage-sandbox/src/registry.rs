@@ -5,13 +5,14 @@ use std::io;
 
 use crate::faults::Faults;
 use crate::freshdesk::{Freshdesk, FreshdeskOptions};
+use crate::intercom::{Intercom, IntercomOptions};
 use crate::sim::{DEFAULT_NOW, Sim, Simulator};
 use crate::timeline::Mutation;
 use crate::truth::GroundTruth;
 use crate::zendesk::{Zendesk, ZendeskOptions};
 
 /// Names of the simulators [`start`] knows.
-pub const SIMULATORS: &[&str] = &["zendesk", "freshdesk"];
+pub const SIMULATORS: &[&str] = &["zendesk", "freshdesk", "intercom"];
 
 /// Options shared by every simulator started by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +80,14 @@ pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn R
             o.sim.records = options.records;
             o.sim.now = options.now;
             Ok(Box::new(Sim::<Zendesk>::start(o).await?))
+        }
+        "intercom" => {
+            let mut o =
+                if options.unlimited { IntercomOptions::unlimited() } else { IntercomOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Intercom>::start(o).await?))
         }
         "freshdesk" => {
             let mut o =

@@ -19,8 +19,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-mod checkpoint;
 mod aggregate;
+mod checkpoint;
 mod columns;
 mod customers;
 mod migrations;
@@ -28,6 +28,7 @@ mod postgres;
 mod query;
 mod read;
 mod runs;
+mod schedule;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -36,7 +37,8 @@ pub use aggregate::{AggregateQuery, AggregateRow, Cond, Expr, Lit, Measure};
 pub use customers::{CustomerPlan, CustomerRef, IdentityLink, PlannedCustomer, StoredCustomer};
 pub use query::{QueryResult, query_read_only};
 pub use read::{ReadFilter, StoredEntity, default_time_column};
-pub use runs::{RunId, RunStatus, RunSummary, SyncRun};
+pub use runs::{RunId, RunStatus, RunSummary, ScheduledRun, SyncRun};
+pub use schedule::{Claim, Release, RunnerLock, ScheduleRow, ScheduledStream, StreamStatus};
 
 /// Errors of the store. Messages never contain a database password.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,15 @@ pub enum StoreError {
     /// A record could not be stored.
     #[error("cannot store record: {0}")]
     Record(String),
+    /// Another runner holds this SQLite store's runner lock.
+    #[error(
+        "another runner ({holder}) is already running on this SQLite store; SQLite allows one runner at a \
+         time (stop it first, or use a PostgreSQL store to run several)"
+    )]
+    RunnerLocked {
+        /// The holder's runner id.
+        holder: String,
+    },
 }
 
 /// Result type of the store.
@@ -154,6 +165,8 @@ pub struct Store {
     writer: Pool,
     /// SQLite only: stops the background checkpointer when the last clone goes.
     _checkpointer: Option<std::sync::Arc<checkpoint::Checkpointer>>,
+    /// SQLite only: the database file (`None` in memory), for the runner lock.
+    sqlite_path: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -167,6 +180,7 @@ impl Store {
     /// Opens the store at `url` without migrating it. SQLite files are created when missing.
     pub async fn connect(url: &str) -> Result<Store> {
         let open_err = |source| StoreError::Open { url: redact_url(url), source };
+        let mut sqlite_path = None;
         let (pool, writer, checkpointer) = match Backend::of_url(url)? {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url)
@@ -193,6 +207,10 @@ impl Store {
                     .await
                     .map_err(open_err)?;
                 let checkpointer = std::sync::Arc::new(checkpoint::Checkpointer::start(&options));
+                let file = options.get_filename();
+                if !file.as_os_str().is_empty() && file.as_os_str() != ":memory:" {
+                    sqlite_path = Some(file.to_path_buf());
+                }
                 (Pool::Sqlite(pool), Pool::Sqlite(writer), Some(checkpointer))
             }
             Backend::Postgres => {
@@ -212,7 +230,7 @@ impl Store {
                 (Pool::Postgres(pool.clone()), Pool::Postgres(pool), None)
             }
         };
-        Ok(Store { pool, writer, _checkpointer: checkpointer })
+        Ok(Store { pool, writer, _checkpointer: checkpointer, sqlite_path })
     }
 
     /// Applies pending migrations; returns the versions applied now.
@@ -304,7 +322,7 @@ impl Store {
 }
 
 /// Every table of the store.
-pub const KNOWN_TABLES: [&str; 12] = [
+pub const KNOWN_TABLES: [&str; 13] = [
     "customers",
     "identities",
     "tickets",
@@ -317,6 +335,7 @@ pub const KNOWN_TABLES: [&str; 12] = [
     "sync_runs",
     "quarantine",
     "checkpoints",
+    "sync_schedule",
 ];
 
 /// Groups a page's records by kind, keeping the last record of each source id.

@@ -6,9 +6,14 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 use crate::{Pool, Result};
 
-const SQLITE: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))];
-const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
+    (2, "scheduler", include_str!("../migrations/sqlite/0002_scheduler.sql")),
+];
+const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
+    (2, "scheduler", include_str!("../migrations/postgres/0002_scheduler.sql")),
+];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
     let migrations = list

@@ -47,6 +47,15 @@ impl RunStatus {
     }
 }
 
+/// What a scheduled run records besides the stream: the due time it serves and its runner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduledRun {
+    /// The due time served.
+    pub due_at: DateTime<Utc>,
+    /// The runner's id.
+    pub runner: String,
+}
+
 /// The totals a run reports when it ends.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunSummary {
@@ -98,25 +107,44 @@ fn parse_time(text: &str) -> Result<DateTime<Utc>> {
 impl Store {
     /// Records the start of a sync run.
     pub async fn start_run(&self, connection: &str, stream: &str) -> Result<RunId> {
+        self.start_scheduled_run(connection, stream, None).await
+    }
+
+    /// Records the start of a sync run; a scheduled run also records the due time it serves and
+    /// the runner that runs it.
+    pub async fn start_scheduled_run(
+        &self,
+        connection: &str,
+        stream: &str,
+        scheduled: Option<&ScheduledRun>,
+    ) -> Result<RunId> {
         let now = Utc::now();
+        let due_at = scheduled.map(|s| s.due_at);
+        let runner = scheduled.map(|s| s.runner.as_str());
         let id: i64 = match &self.writer {
             Pool::Sqlite(pool) => {
                 sqlx::query_scalar(
-                    "INSERT INTO sync_runs (connection, stream, started_at, status) VALUES (?, ?, ?, 'running') RETURNING run_id",
+                    "INSERT INTO sync_runs (connection, stream, started_at, status, due_at, runner) \
+                     VALUES (?, ?, ?, 'running', ?, ?) RETURNING run_id",
                 )
                 .bind(connection)
                 .bind(stream)
                 .bind(sqlite_time(&now))
+                .bind(due_at.as_ref().map(sqlite_time))
+                .bind(runner)
                 .fetch_one(pool)
                 .await?
             }
             Pool::Postgres(pool) => {
                 sqlx::query_scalar(
-                    "INSERT INTO sync_runs (connection, stream, started_at, status) VALUES ($1, $2, $3, 'running') RETURNING run_id",
+                    "INSERT INTO sync_runs (connection, stream, started_at, status, due_at, runner) \
+                     VALUES ($1, $2, $3, 'running', $4, $5) RETURNING run_id",
                 )
                 .bind(connection)
                 .bind(stream)
                 .bind(now)
+                .bind(due_at)
+                .bind(runner)
                 .fetch_one(pool)
                 .await?
             }
