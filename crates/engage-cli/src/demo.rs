@@ -20,16 +20,27 @@ struct DemoConnection {
     secret: fn() -> (&'static str, String),
 }
 
-const CONNECTIONS: &[DemoConnection] = &[DemoConnection {
-    name: "helpdesk",
-    kind: "zendesk",
-    simulator: "zendesk",
-    options: || {
-        let sim = engage_sandbox::zendesk::ZendeskOptions::default();
-        vec![format!("email = {:?}", sim.email)]
+const CONNECTIONS: &[DemoConnection] = &[
+    DemoConnection {
+        name: "helpdesk",
+        kind: "zendesk",
+        simulator: "zendesk",
+        options: || {
+            let sim = engage_sandbox::zendesk::ZendeskOptions::default();
+            vec![format!("email = {:?}", sim.email)]
+        },
+        secret: || ("api_token", engage_sandbox::zendesk::ZendeskOptions::default().api_token),
     },
-    secret: || ("api_token", engage_sandbox::zendesk::ZendeskOptions::default().api_token),
-}];
+    DemoConnection {
+        name: "freshdesk",
+        kind: "freshdesk",
+        simulator: "freshdesk",
+        // Counting replies costs one request per ticket (its conversations): minutes of the
+        // plan's credits for the demo's thousands of tickets, so the demo leaves it out.
+        options: || vec!["replies = false".to_owned()],
+        secret: || ("api_key", engage_sandbox::freshdesk::FreshdeskOptions::default().api_key),
+    },
+];
 
 fn simulator_names() -> Vec<&'static str> {
     CONNECTIONS.iter().map(|c| c.simulator).collect()
@@ -127,8 +138,19 @@ async fn print_headlines(url: &str) -> Result<(), Failure> {
     let solved =
         scalar("SELECT count(*) FROM tickets WHERE deleted_at IS NULL AND status IN ('solved', 'closed')")
             .await?;
-    let good = scalar("SELECT count(*) FROM survey_responses WHERE kind = 'csat' AND score = 1").await?;
-    let bad = scalar("SELECT count(*) FROM survey_responses WHERE kind = 'csat' AND score = 0").await?;
+    // Positive: the top box of scales of up to 3 points (Zendesk's good = 1 of 0-1), the top two
+    // boxes of longer ones (Freshdesk's 1-7); the midpoint of an odd scale is neutral.
+    let good = scalar(
+        "SELECT count(*) FROM survey_responses WHERE kind = 'csat' \
+         AND score >= CASE WHEN scale_max - scale_min <= 2 THEN scale_max ELSE scale_max - 1 END",
+    )
+    .await?;
+    let bad = scalar(
+        "SELECT count(*) FROM survey_responses WHERE kind = 'csat' \
+         AND score < CASE WHEN scale_max - scale_min <= 2 THEN scale_max ELSE scale_max - 1 END \
+         AND NOT (scale_max - scale_min >= 2 AND score * 2 = scale_min + scale_max)",
+    )
+    .await?;
     let replies = query_read_only(
         url,
         "SELECT first_reply_minutes FROM tickets WHERE deleted_at IS NULL AND first_reply_minutes IS NOT NULL",

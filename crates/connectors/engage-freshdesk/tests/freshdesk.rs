@@ -320,3 +320,26 @@ async fn bad_key_fails_clearly_without_leaking_it() {
     assert!(freshdesk.check().await.is_err());
     assert!(connector(&sim).check().await.is_ok());
 }
+
+/// Every ticket-list request with `include=requester,stats` costs three credits, which
+/// Freshdesk reports in `X-RateLimit-Used-CurrentRequest`: against 60 credits a minute the
+/// connector paces its 43 list requests over more than two minutes (virtual time) and never
+/// meets a 429.
+#[tokio::test(start_paused = true)]
+async fn credits_per_request_pace_the_sync_without_a_429() {
+    let mut o = options(40);
+    o.credits_per_minute = 60;
+    let sim = start(o).await;
+    let mut c = config();
+    (c.page_size, c.replies) = (Some(1), Some(false));
+    let ctx = context(sim.base_url());
+    let clients = ctx.clients.clone();
+    let freshdesk = Freshdesk::new(c, ctx).unwrap();
+    let started = tokio::time::Instant::now();
+    let pages = collect(freshdesk.read(TICKETS, None), Duration::from_secs(3_600)).await.unwrap();
+    assert_eq!(pages.iter().map(|p| p.records.len()).sum::<usize>(), 41);
+    let stats = clients.stats();
+    assert_eq!(stats.throttled, 0, "{stats:?}");
+    assert_eq!(sim.requests(TICKETS), 43);
+    assert!(started.elapsed() >= Duration::from_secs(120), "{:?}", started.elapsed());
+}

@@ -13,8 +13,9 @@
 //!   stream instead of a task sleeping for hours;
 //! - **paces requests** at the configured rate and at the rate the vendor advertises
 //!   (`X-Rate-Limit`, `X-RateLimit-Limit`, `RateLimit-Limit`, `X-RateLimit-Total`, Shopify's
-//!   call limit), and stops until the reset when `*-Remaining` hits 0, across every clone and
-//!   task of the client;
+//!   call limit), counting a request as many times as the cost the vendor reports for it
+//!   (Freshdesk's `X-RateLimit-Used-CurrentRequest`), and stops until the reset when
+//!   `*-Remaining` hits 0, across every clone and task of the client;
 //! - **classifies** the rest: 401/403/404/other 4xx need a human, with the status, the
 //!   request and a redacted excerpt of the body;
 //! - **authenticates** ([`Auth`]), including OAuth2 client credentials with a cached token,

@@ -128,12 +128,23 @@ impl Limiter {
                 // The request that told us counts as the first of the window.
                 state.tat = Some(instant + Duration::from_secs_f64(60.0 / rate));
             }
+            // A request that cost more than one unit of the advertised budget (Freshdesk's
+            // `X-RateLimit-Used-CurrentRequest`: `include` costs extra) takes as many slots.
+            if let (Some(cost), Some(budget), Some(tat)) = (request_cost(headers), per_minute, state.tat) {
+                state.tat = Some(tat.max(instant) + Duration::from_secs_f64(60.0 / budget * (cost - 1.0)));
+            }
         }
         if let Some(wait) = reset {
             let until = instant + wait;
             state.blocked_until = Some(state.blocked_until.map_or(until, |u| u.max(until)));
         }
     }
+}
+
+/// What the request just answered cost in the vendor's units, when more than one.
+fn request_cost(headers: &HeaderMap) -> Option<f64> {
+    let cost = header_str(headers, "x-ratelimit-used-currentrequest").and_then(leading_number)?;
+    (cost.is_finite() && cost > 1.0).then_some(cost.min(1_000.0))
 }
 
 /// The rate to pace at, per minute.

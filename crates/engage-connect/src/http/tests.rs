@@ -748,6 +748,53 @@ async fn paces_to_the_advertised_limit_without_a_429() {
     }
 }
 
+/// A server spending `cost` credits per request from `limit` credits per rolling minute, saying
+/// so in Freshdesk's headers (`X-RateLimit-Total`, `X-RateLimit-Remaining`,
+/// `X-RateLimit-Used-CurrentRequest`).
+async fn credit_server(limit: u64, cost: u64) -> (String, Arc<AtomicUsize>) {
+    let window: Arc<Mutex<VecDeque<Instant>>> = Arc::default();
+    let rejected = Arc::new(AtomicUsize::new(0));
+    let counter = rejected.clone();
+    let handler = move || {
+        let now = Instant::now();
+        let mut window = window.lock().unwrap();
+        while window.front().is_some_and(|t| now - *t >= secs(60)) {
+            window.pop_front();
+        }
+        let used = window.len() as u64 * cost;
+        let answer = if used + cost > limit {
+            counter.fetch_add(1, SeqCst);
+            reply(429, &[("Retry-After", (60 - (now - window[0]).as_secs()).to_string())], "")
+        } else {
+            window.push_back(now);
+            let headers = [
+                ("X-RateLimit-Total", limit.to_string()),
+                ("X-RateLimit-Remaining", (limit - used - cost).to_string()),
+                ("X-RateLimit-Used-CurrentRequest", cost.to_string()),
+            ];
+            reply(200, &headers, "[]")
+        };
+        async move { answer }
+    };
+    (serve(Router::new().fallback(any(handler))).await, rejected)
+}
+
+/// Requests that cost three credits each (Freshdesk's `include`) are paced at a third of the
+/// advertised credits: 40 requests of 3 credits against 60 credits a minute take two minutes and
+/// meet no 429.
+#[tokio::test(start_paused = true)]
+async fn paces_by_the_cost_each_request_reports() {
+    let (base, rejected) = credit_server(60, 3).await;
+    let client = http(&base);
+    let start = Instant::now();
+    for _ in 0..40 {
+        client.get("/api/v2/tickets").send().await.unwrap();
+    }
+    assert_eq!(rejected.load(SeqCst), 0);
+    assert_eq!(client.stats(), stats(40, 0, 0, 0));
+    assert!(start.elapsed() >= secs(100), "{:?}", start.elapsed());
+}
+
 #[tokio::test(start_paused = true)]
 async fn paces_concurrent_tasks_to_the_advertised_limit() {
     let (base, rejected) = rolling_window_server(60, "X-Rate-Limit").await;
