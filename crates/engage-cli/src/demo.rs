@@ -40,6 +40,13 @@ const CONNECTIONS: &[DemoConnection] = &[
         options: || vec!["replies = false".to_owned()],
         secret: || ("api_key", engage_sandbox::freshdesk::FreshdeskOptions::default().api_key),
     },
+    DemoConnection {
+        name: "messenger",
+        kind: "intercom",
+        simulator: "intercom",
+        options: Vec::new,
+        secret: || ("access_token", engage_sandbox::intercom::IntercomOptions::default().access_token),
+    },
 ];
 
 fn simulator_names() -> Vec<&'static str> {

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod commands;
 mod demo;
+mod metrics;
 mod output;
 mod sync;
 
@@ -115,11 +116,74 @@ enum Command {
         #[arg(long, default_value_t = 5_000)]
         records: usize,
     },
+    /// Metrics: `list` (definitions), `overview` (headline metrics by channel), or a metric name.
+    Metrics {
+        /// `list`, `overview`, or a metric name from `engage metrics list`.
+        name: String,
+        #[command(flatten)]
+        window: metrics::WindowArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Unified customers: link identities, show one customer whole.
+    Customers {
+        #[command(subcommand)]
+        command: CustomersCommand,
+    },
+    /// Predictive customer lifetime value (BG/NBD and Gamma-Gamma).
+    Clv {
+        #[command(subcommand)]
+        command: ClvCommand,
+    },
     /// Show recent sync runs.
     Status {
         /// How many runs to show.
         #[arg(long, default_value_t = 20)]
         limit: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CustomersCommand {
+    /// Link identities of every source into customers now (sync does it after each run).
+    Link {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One customer: linked identities, engagement score and breakdown, CLV, timeline.
+    Show {
+        /// An email address the customer is known by.
+        email: String,
+        /// Time zone for days and the CLV calibration date.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// TOML file with score weights, bands and transforms.
+        #[arg(long)]
+        score_config: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClvCommand {
+    /// Fit BG/NBD and Gamma-Gamma on the store's orders; print parameters and diagnostics.
+    Fit {
+        /// Last day of the calibration period (inclusive).
+        #[arg(long)]
+        calibration_end: chrono::NaiveDate,
+        /// Time zone in which orders fall on days.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// Only orders of this connection (repeatable).
+        #[arg(long)]
+        connection: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -148,6 +212,20 @@ async fn run(cli: Cli) -> u8 {
         Command::Migrate => commands::migrate(config).await,
         Command::Query { sql, format } => commands::query(config, &sql, format).await,
         Command::Status { limit, format } => commands::status(config, limit, format).await,
+        Command::Metrics { name, window, format } => match name.as_str() {
+            "list" => metrics::list(format),
+            "overview" => metrics::overview(config, &window, format).await,
+            name => metrics::metric(config, name, &window, format).await,
+        },
+        Command::Customers { command: CustomersCommand::Link { format } } => {
+            metrics::link(config, format).await
+        }
+        Command::Customers { command: CustomersCommand::Show { email, tz, score_config, format } } => {
+            metrics::show(config, &email, &tz, score_config.as_ref(), format).await
+        }
+        Command::Clv { command: ClvCommand::Fit { calibration_end, tz, connection, format } } => {
+            metrics::clv_fit(config, calibration_end, &tz, &connection, format).await
+        }
         Command::Demo { dir, records } => demo::demo(dir, records).await,
         Command::Sandbox { names, records } => demo::sandbox(names, records).await,
         Command::Check { connection } => sync::check(config, connection.as_deref()).await,

@@ -68,6 +68,12 @@ pub async fn sync(
         SyncOptions { full_refresh, cancel: cancel.clone(), progress: Some(reporter.callback()), buffer: 2 };
     let outcomes = engage_runner::sync_selected(&store, &built, &selection, &options, CONCURRENCY).await?;
     reporter.finish();
+    // The unified customers follow the identities just synced; only changes are written.
+    if !cancel.is_cancelled()
+        && let Err(e) = engage_metrics::customers::link(&store).await
+    {
+        eprintln!("warning: linking identities into customers failed: {e}");
+    }
     store.close().await;
     print_summary(&outcomes, format)?;
     if outcomes.iter().any(|o| o.status == RunStatus::Failed) {

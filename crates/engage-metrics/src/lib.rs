@@ -16,7 +16,9 @@ pub mod customers;
 pub mod data;
 pub mod engine;
 pub mod reference;
+pub mod score;
 pub mod sql;
+pub mod view;
 pub mod window;
 
 pub use catalog::{METRICS, Metric, OVERVIEW, Unit, find};
