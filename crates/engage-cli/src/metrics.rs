@@ -87,6 +87,15 @@ fn display(unit: Unit, value: Option<f64>) -> Value {
     }
 }
 
+/// Pretty JSON on standard output; a closed pipe is an error, not a panic.
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
 fn number(v: Option<f64>) -> Value {
     v.map_or(Value::Null, |v| json!(v))
 }
@@ -141,7 +150,7 @@ pub async fn metric(
 
 fn print_report(report: &Report, format: Format) -> Result<(), Failure> {
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(report)?);
+        print_json(report)?;
         return Ok(());
     }
     let mut points = vec![("window", &report.total)];
@@ -232,7 +241,7 @@ pub async fn overview(config_path: &Path, args: &WindowArgs, format: Format) -> 
     }
     store.close().await;
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        print_json(&reports)?;
         return Ok(());
     }
     if format == Format::Table {
@@ -279,7 +288,7 @@ pub async fn show(
         return Err(anyhow::anyhow!("no customer is known by {email}").into());
     };
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        print_json(&v)?;
         return Ok(());
     }
     let score = |s: Option<f64>| s.map_or(json!("—"), |s| json!(format!("{s:.1}")));
@@ -387,7 +396,7 @@ pub async fn clv_fit(
         },
     });
     if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        print_json(&out)?;
         return Ok(());
     }
     let columns = ["model", "parameter", "estimate", "std_error"].map(String::from).to_vec();

@@ -108,6 +108,33 @@ async fn clv_fit_prints_the_published_estimates() {
     assert!(String::from_utf8_lossy(&table.stdout).contains("alpha"));
 }
 
+/// `config/cdnow.toml` as shipped (its data path made absolute, its store in a temporary folder):
+/// sync through the files connector, then fit.
+#[test]
+fn cdnow_config_sync_then_clv_fit() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let shipped = std::fs::read_to_string(root.join("config/cdnow.toml")).unwrap();
+    let data = root.join("tests/data/cdnow/CDNOW_sample.txt").canonicalize().unwrap();
+    let config = shipped.replace("../tests/data/cdnow/CDNOW_sample.txt", &data.display().to_string());
+    assert_ne!(config, shipped, "config/cdnow.toml reads the project's copy of the sample");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cdnow.toml"), config).unwrap();
+    engage(dir.path(), &["--config", "cdnow.toml", "sync"]);
+    let out = json(&engage(
+        dir.path(),
+        &["--config", "cdnow.toml", "clv", "fit", "--calibration-end", "1997-09-30", "--format", "json"],
+    ));
+    assert!((out["bgnbd"]["r"].as_f64().unwrap() - 0.243).abs() < 0.0005);
+    assert!((out["bgnbd"]["alpha"].as_f64().unwrap() - 4.414).abs() < 0.005);
+    assert!((out["bgnbd"]["a"].as_f64().unwrap() - 0.793).abs() < 0.0005);
+    assert!((out["bgnbd"]["b"].as_f64().unwrap() - 2.426).abs() < 0.005);
+    assert!((out["bgnbd"]["log_likelihood"].as_f64().unwrap() + 9582.4).abs() < 0.1);
+    assert!((out["gamma_gamma"]["p"].as_f64().unwrap() - 6.25).abs() < 0.005);
+    assert!((out["gamma_gamma"]["q"].as_f64().unwrap() - 3.74).abs() < 0.005);
+    assert!((out["gamma_gamma"]["gamma"].as_f64().unwrap() - 15.44).abs() < 0.05);
+    assert!((out["gamma_gamma"]["log_likelihood"].as_f64().unwrap() + 4055.92).abs() < 0.1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_overview_and_customers() {
     let dir = tempfile::tempdir().unwrap();
