@@ -136,8 +136,10 @@ fn minutes_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_milliseconds() as f64 / 60_000.0
 }
 
-/// Durations: median as the value; mean, p90 and count as details.
-fn durations(values: Vec<f64>) -> Outcome {
+/// Durations: median as the value; mean, p90 and count as details. Non-finite values (a
+/// source's NaN or infinity) are left out.
+fn durations(mut values: Vec<f64>) -> Outcome {
+    values.retain(|v| v.is_finite());
     Outcome::new(quantile(&values, 0.5), values.len() as u64)
         .with("mean", mean(&values))
         .with("p90", quantile(&values, 0.9))
@@ -720,6 +722,7 @@ pub fn time_on_site(rows: &Rows, c: Ctx) -> Outcome {
     let secs: Vec<f64> = web(rows)
         .filter(|r| r.entity.kind == "visit" && c.period.holds(r.entity.occurred_at))
         .filter_map(|r| r.entity.value)
+        .filter(|v| v.is_finite())
         .collect();
     Outcome::new(mean(&secs), secs.len() as u64).with("median", quantile(&secs, 0.5))
 }
@@ -763,7 +766,12 @@ pub fn social_engagement_rate(rows: &Rows, c: Ctx) -> Outcome {
         .filter(|i| i.channel == Channel::Social && c.period.holds(i.occurred_at))
         .collect();
     let engagements = social.iter().filter(|i| c.params.engagement_kinds.contains(&i.kind)).count() as f64;
-    let impressions: f64 = social.iter().filter(|i| i.kind == "impressions").filter_map(|i| i.value).sum();
+    let impressions: f64 = social
+        .iter()
+        .filter(|i| i.kind == "impressions")
+        .filter_map(|i| i.value)
+        .filter(|v| v.is_finite())
+        .sum();
     Outcome::new(ratio(engagements, impressions), engagements as u64).with("impressions", Some(impressions))
 }
 

@@ -214,7 +214,11 @@ pub fn score(rows: &Rows, config: &ScoreConfig, as_of: DateTime<Utc>) -> Score {
         let minutes = tk
             .first_reply_minutes
             .or_else(|| Some((tk.first_reply_at? - tk.created_at?).num_milliseconds() as f64 / 60_000.0));
-        convenience.extend(minutes.map(|m| linear_down(m, t.reply_minutes_good, t.reply_minutes_bad)));
+        convenience.extend(
+            minutes
+                .filter(|m| m.is_finite())
+                .map(|m| linear_down(m, t.reply_minutes_good, t.reply_minutes_bad)),
+        );
         convenience.extend(tk.reopens.map(|r| if r > 0 { 0.0 } else { 100.0 }));
     }
     for s in rows.surveys.iter().map(|r| &r.entity).filter(|s| s.kind == SurveyKind::Ces) {

@@ -327,3 +327,37 @@ fn every_metric_is_documented() {
         assert!(!m.formula.is_empty() && !m.edge_cases.is_empty() && !m.variant.is_empty());
     }
 }
+
+#[test]
+fn non_finite_source_values_never_make_a_nan() {
+    let mut bad_review = review(Some(f64::NAN), "2024-01-02T00:00:00Z", None);
+    bad_review.reply_at = None;
+    let rows = Rows {
+        reviews: fixtures::rows(vec![bad_review, review(Some(4.0), "2024-01-03T00:00:00Z", Some(2))]),
+        tickets: fixtures::rows(vec![
+            Ticket {
+                created_at: Some(t("2024-01-02T00:00:00Z")),
+                first_reply_minutes: Some(f64::NAN),
+                ..Ticket::default()
+            },
+            Ticket {
+                created_at: Some(t("2024-01-02T00:00:00Z")),
+                first_reply_minutes: Some(f64::INFINITY),
+                ..Ticket::default()
+            },
+        ]),
+        interactions: fixtures::rows(vec![
+            interaction(Some("u1"), Channel::Web, "visit", "2024-01-03T00:00:00Z", Some(f64::NAN)),
+            interaction(Some("u1"), Channel::Web, "visit", "2024-01-04T00:00:00Z", Some(30.0)),
+        ]),
+        ..Rows::default()
+    };
+    for m in METRICS {
+        let o = run(m.name, &rows);
+        assert!(o.value.is_none_or(f64::is_finite), "{}: {:?}", m.name, o.value);
+        assert!(o.details.iter().all(|(_, v)| v.is_none_or(f64::is_finite)), "{}", m.name);
+    }
+    close(run("review_rating", &rows).value, 4.0);
+    close(run("time_on_site", &rows).value, 30.0);
+    assert_eq!(run("first_reply_time", &rows).value, None);
+}
