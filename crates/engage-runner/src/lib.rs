@@ -15,7 +15,7 @@ use engage_connect::{Clock, ConnectorContext, ConnectorError, DynConnector, Http
 use engage_store::Store;
 
 pub use registry::{descriptors, kinds};
-pub use sync::{Progress, ProgressFn, StreamOutcome, SyncOptions, sync_stream};
+pub use sync::{Progress, ProgressFn, StreamOutcome, SyncOptions, sync_scheduled_stream, sync_stream};
 
 /// Errors of the runner.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use engage_connect::{ConnectorError, DynConnector, ErrorClass, Page};
-use engage_store::{PageWrite, RunId, RunStatus, RunSummary, Store};
+use engage_store::{PageWrite, RunId, RunStatus, RunSummary, ScheduledRun, Store};
 use futures::StreamExt;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
@@ -78,6 +78,9 @@ pub struct StreamOutcome {
     pub error: Option<String>,
     /// Its class.
     pub error_class: Option<ErrorClass>,
+    /// How long the vendor asked to wait before the next try, when it said (a daily quota
+    /// exhausted, a long `Retry-After`).
+    pub retry_after: Option<Duration>,
     /// How long it took.
     pub elapsed: Duration,
 }
@@ -108,9 +111,22 @@ pub async fn sync_stream(
     stream: &str,
     options: &SyncOptions,
 ) -> Result<StreamOutcome, RunnerError> {
+    sync_scheduled_stream(store, connector, connection, stream, options, None).await
+}
+
+/// [`sync_stream`] for the scheduler: the run also records the due time it serves and its
+/// runner.
+pub async fn sync_scheduled_stream(
+    store: &Store,
+    connector: &dyn DynConnector,
+    connection: &str,
+    stream: &str,
+    options: &SyncOptions,
+    scheduled: Option<&ScheduledRun>,
+) -> Result<StreamOutcome, RunnerError> {
     let started = Instant::now();
     let primary = connector.streams().into_iter().find(|s| s.name == stream).map(|s| s.entity);
-    let run_id = store.start_run(connection, stream).await?;
+    let run_id = store.start_scheduled_run(connection, stream, scheduled).await?;
     let checkpoint = if options.full_refresh { None } else { store.checkpoint(connection, stream).await? };
     tracing::info!(connection, stream, resume = checkpoint.is_some(), "sync started");
 
@@ -146,6 +162,7 @@ pub async fn sync_stream(
         quarantined: 0,
         error: None,
         error_class: None,
+        retry_after: None,
         elapsed: Duration::ZERO,
     };
     // The committer runs as its own task so that binding and writing page k happen on another
@@ -206,6 +223,7 @@ pub async fn sync_stream(
     if let Stop::Failed(error) = &stop {
         outcome.error = Some(error.message.clone());
         outcome.error_class = Some(error.class);
+        outcome.retry_after = error.retry_after;
     }
     if let Some(error) = &store_error {
         outcome.error = Some(format!("store: {error}"));

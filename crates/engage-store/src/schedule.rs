@@ -227,9 +227,9 @@ fn lease_end(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
     now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX)
 }
 
-/// The claimable rows: due, and free or with an expired lease.
+/// The claimable rows: due, and free or with an expired lease of another runner.
 const CANDIDATE: &str = "SELECT connection, stream, holder FROM sync_schedule \
-     WHERE start_after <= ? AND (holder IS NULL OR lease_expires_at < ?)";
+     WHERE start_after <= ? AND (holder IS NULL OR (lease_expires_at < ? AND holder <> ?))";
 
 /// Leases of one connection held now, other than one stream's.
 const ACTIVE: &str = "SELECT COUNT(*) FROM sync_schedule \
@@ -279,7 +279,8 @@ impl Store {
 
     /// Claims the due sync that has waited longest among `connections`, for `runner`, with a
     /// lease until `now + ttl`; `None` when nothing is due. A connection already holding
-    /// `per_connection` leases (across every runner) is passed over.
+    /// `per_connection` leases (across every runner) is passed over, and so are `runner`'s own
+    /// leases, even expired (it is still serving them).
     pub async fn claim_due(
         &self,
         runner: &str,
@@ -294,7 +295,7 @@ impl Store {
             if eligible.is_empty() {
                 return Ok(None);
             }
-            let mut values = vec![V::Time(now), V::Time(now)];
+            let mut values = vec![V::Time(now), V::Time(now), V::Text(runner.to_owned())];
             values.extend(eligible.iter().cloned().map(V::Text));
             let candidate =
                 format!("{CANDIDATE}{} ORDER BY start_after, connection, stream LIMIT 1", in_list(&eligible));
@@ -465,6 +466,30 @@ impl Store {
             V::Text(runner.to_owned()),
         ];
         self.execute(SQL, &values).await
+    }
+
+    /// When something among `connections` next becomes claimable: the earliest start of a free
+    /// row or end of a held lease (`None` when there are no rows).
+    pub async fn next_wake(&self, connections: &[String]) -> Result<Option<DateTime<Utc>>> {
+        if connections.is_empty() {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT MIN(CASE WHEN holder IS NULL THEN start_after ELSE lease_expires_at END) FROM sync_schedule \
+             WHERE 1 = 1{}",
+            in_list(connections)
+        );
+        let values: Vec<V> = connections.iter().cloned().map(V::Text).collect();
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                let row = q_sqlite(&sql, &values).fetch_one(pool).await?;
+                row.try_get::<Option<String>, _>(0)?.map(|t| parse_time(&t)).transpose()
+            }
+            Pool::Postgres(pool) => {
+                let sql = number_placeholders(&sql);
+                Ok(q_pg(&sql, &values).fetch_one(pool).await?.try_get(0)?)
+            }
+        }
     }
 
     /// Every `sync_schedule` row, by connection and stream.
