@@ -18,6 +18,38 @@ async fn zendesk() -> Subject {
     }
 }
 
+/// The declarative rest connector describing the Zendesk simulator's incremental user export:
+/// Basic auth, cursor pagination ended by `end_of_stream`, `updated_at` sent back as
+/// `start_time` (Unix seconds), `active: false` as a deletion, integer ids.
+async fn rest_zendesk_users() -> Subject {
+    let mut options = ZendeskOptions::new(11, 240);
+    options.incremental_limit = 0;
+    let (email, token) = (options.email.clone(), options.api_token.clone());
+    let sim = Sim::<Zendesk>::start(options).await.expect("start the Zendesk simulator");
+    Subject {
+        kind: "rest",
+        sim: Box::new(sim),
+        options: json!({
+            "auth": { "type": "basic", "username": format!("{email}/token"), "password": token },
+            "stream": [{
+                "name": "users",
+                "path": "/api/v2/incremental/users/cursor.json",
+                "query": { "per_page": 25 },
+                "records": "/users",
+                "primary_key": "id",
+                "id_type": "integer",
+                "pagination": { "style": "cursor", "param": "cursor", "cursor_pointer": "/after_cursor",
+                                 "done_pointer": "/end_of_stream" },
+                "incremental": { "cursor_field": "updated_at", "param": "start_time", "format": "unix", "start": "0" },
+                "entity": "identity",
+                "fields": { "email": "email", "name": "name", "phone": "phone", "created_at": "created_at",
+                            "updated_at": "updated_at" },
+                "deleted": { "from": "active", "equals": false, "at": "updated_at" },
+            }],
+        }),
+    }
+}
+
 async fn intercom() -> Subject {
     use engage_sandbox::intercom::{Intercom, IntercomOptions};
     // Intercom's default limit (1,666 requests per 10-second window) stays on.
@@ -47,6 +79,11 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rest_zendesk_users() {
+        super::conformance(super::Backend::Sqlite, super::rest_zendesk_users().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn freshdesk() {
         super::conformance_with(super::Backend::Sqlite, super::freshdesk().await, super::FRESHDESK_PASSES)
             .await;
@@ -62,6 +99,11 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn zendesk() {
         super::conformance(super::Backend::Postgres, super::zendesk().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rest_zendesk_users() {
+        super::conformance(super::Backend::Postgres, super::rest_zendesk_users().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,8 @@ pub fn descriptors() -> Vec<Descriptor> {
         engage_connect::descriptor::<engage_freshdesk::Freshdesk>(),
         #[cfg(feature = "files")]
         engage_connect::descriptor::<engage_files::Files>(),
+        #[cfg(feature = "rest")]
+        engage_connect::descriptor::<engage_rest::Rest>(),
         #[cfg(feature = "intercom")]
         engage_connect::descriptor::<engage_intercom::Intercom>(),
     ]
