@@ -72,6 +72,19 @@ async fn freshdesk() -> Subject {
 /// per pass when nothing changed.
 const FRESHDESK_PASSES: &[(&str, u64)] = &[("tickets", 3), ("contacts", 2)];
 
+async fn liveagent() -> Subject {
+    use engage_sandbox::liveagent::{LiveAgent, LiveAgentOptions};
+    // LiveAgent's 180 requests a minute per key stay on; the connector paces itself below them.
+    let options = LiveAgentOptions::new(7, 240);
+    let (key, zone) = (options.api_key.clone(), options.time_zone.clone());
+    let sim = Sim::<LiveAgent>::start(options).await.expect("start the LiveAgent simulator");
+    Subject {
+        kind: "liveagent",
+        sim: Box::new(sim),
+        options: json!({ "api_key": key, "time_zone": zone, "page_size": 50 }),
+    }
+}
+
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn zendesk() {
@@ -92,6 +105,11 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn intercom() {
         super::conformance(super::Backend::Sqlite, super::intercom().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn liveagent() {
+        super::conformance(super::Backend::Sqlite, super::liveagent().await).await;
     }
 }
 
@@ -115,5 +133,10 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn intercom() {
         super::conformance(super::Backend::Postgres, super::intercom().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn liveagent() {
+        super::conformance(super::Backend::Postgres, super::liveagent().await).await;
     }
 }

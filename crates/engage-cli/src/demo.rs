@@ -47,6 +47,16 @@ const CONNECTIONS: &[DemoConnection] = &[
         options: Vec::new,
         secret: || ("access_token", engage_sandbox::intercom::IntercomOptions::default().access_token),
     },
+    DemoConnection {
+        name: "live-chat",
+        kind: "liveagent",
+        simulator: "liveagent",
+        options: || {
+            let sim = engage_sandbox::liveagent::LiveAgentOptions::default();
+            vec![format!("time_zone = {:?}", sim.time_zone)]
+        },
+        secret: || ("api_key", engage_sandbox::liveagent::LiveAgentOptions::default().api_key),
+    },
 ];
 
 fn simulator_names() -> Vec<&'static str> {

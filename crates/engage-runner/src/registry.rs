@@ -16,6 +16,8 @@ pub fn descriptors() -> Vec<Descriptor> {
         engage_connect::descriptor::<engage_rest::Rest>(),
         #[cfg(feature = "intercom")]
         engage_connect::descriptor::<engage_intercom::Intercom>(),
+        #[cfg(feature = "liveagent")]
+        engage_connect::descriptor::<engage_liveagent::LiveAgent>(),
     ]
 }
 

@@ -20,6 +20,7 @@
 pub mod faults;
 pub mod freshdesk;
 pub mod intercom;
+pub mod liveagent;
 pub mod rate;
 pub mod registry;
 pub mod rng;

@@ -6,13 +6,14 @@ use std::io;
 use crate::faults::Faults;
 use crate::freshdesk::{Freshdesk, FreshdeskOptions};
 use crate::intercom::{Intercom, IntercomOptions};
+use crate::liveagent::{LiveAgent, LiveAgentOptions};
 use crate::sim::{DEFAULT_NOW, Sim, Simulator};
 use crate::timeline::Mutation;
 use crate::truth::GroundTruth;
 use crate::zendesk::{Zendesk, ZendeskOptions};
 
 /// Names of the simulators [`start`] knows.
-pub const SIMULATORS: &[&str] = &["zendesk", "freshdesk", "intercom"];
+pub const SIMULATORS: &[&str] = &["zendesk", "freshdesk", "intercom", "liveagent"];
 
 /// Options shared by every simulator started by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,6 +89,14 @@ pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn R
             o.sim.records = options.records;
             o.sim.now = options.now;
             Ok(Box::new(Sim::<Intercom>::start(o).await?))
+        }
+        "liveagent" => {
+            let mut o =
+                if options.unlimited { LiveAgentOptions::unlimited() } else { LiveAgentOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<LiveAgent>::start(o).await?))
         }
         "freshdesk" => {
             let mut o =
