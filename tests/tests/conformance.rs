@@ -85,6 +85,32 @@ async fn liveagent() -> Subject {
     }
 }
 
+async fn postmark() -> Subject {
+    use engage_sandbox::postmark::{Postmark, PostmarkOptions};
+    let mut options = PostmarkOptions::new(7, 240);
+    options.requests_per_minute = 0;
+    let token = options.server_token.clone();
+    let sim = Sim::<Postmark>::start(options).await.expect("start the Postmark simulator");
+    Subject { kind: "postmark", sim: Box::new(sim), options: json!({ "server_token": token }) }
+}
+
+/// Postmark's stats come from five per-day endpoints, all read again on every sync.
+const POSTMARK_PASSES: &[(&str, u64)] = &[("outbound_stats", 5)];
+
+async fn mailchimp() -> (Subject, Vec<(&'static str, u64)>) {
+    use engage_sandbox::mailchimp::{Mailchimp, MailchimpOptions};
+    let options = MailchimpOptions::new(7, 120);
+    let key = options.api_key.clone();
+    let sim = Sim::<Mailchimp>::start(options).await.expect("start the Mailchimp simulator");
+    // Nothing changed: the creation pass (1) and the window's campaigns and reports (2); the
+    // activity of every campaign sent in the 45-day window, after the list of those campaigns.
+    let mc = sim.simulator();
+    let window = mc.sent_since(mc.newest_send().expect("sent campaigns") - 45 * 86_400) as u64;
+    let passes = vec![("campaigns", 3), ("email_activity", 1 + window)];
+    let options = json!({ "api_key": key, "page_size": 25 });
+    (Subject { kind: "mailchimp", sim: Box::new(sim), options }, passes)
+}
+
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn zendesk() {
@@ -110,6 +136,18 @@ mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn liveagent() {
         super::conformance(super::Backend::Sqlite, super::liveagent().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postmark() {
+        super::conformance_with(super::Backend::Sqlite, super::postmark().await, super::POSTMARK_PASSES)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mailchimp() {
+        let (subject, passes) = super::mailchimp().await;
+        super::conformance_with(super::Backend::Sqlite, subject, &passes).await;
     }
 }
 
@@ -138,5 +176,17 @@ mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn liveagent() {
         super::conformance(super::Backend::Postgres, super::liveagent().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postmark() {
+        super::conformance_with(super::Backend::Postgres, super::postmark().await, super::POSTMARK_PASSES)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mailchimp() {
+        let (subject, passes) = super::mailchimp().await;
+        super::conformance_with(super::Backend::Postgres, subject, &passes).await;
     }
 }

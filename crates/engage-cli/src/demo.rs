@@ -57,6 +57,20 @@ const CONNECTIONS: &[DemoConnection] = &[
         },
         secret: || ("api_key", engage_sandbox::liveagent::LiveAgentOptions::default().api_key),
     },
+    DemoConnection {
+        name: "transactional",
+        kind: "postmark",
+        simulator: "postmark",
+        options: Vec::new,
+        secret: || ("server_token", engage_sandbox::postmark::PostmarkOptions::default().server_token),
+    },
+    DemoConnection {
+        name: "newsletter",
+        kind: "mailchimp",
+        simulator: "mailchimp",
+        options: Vec::new,
+        secret: || ("api_key", engage_sandbox::mailchimp::MailchimpOptions::default().api_key),
+    },
 ];
 
 fn simulator_names() -> Vec<&'static str> {

@@ -8,6 +8,10 @@ pub fn descriptors() -> Vec<Descriptor> {
     vec![
         #[cfg(feature = "zendesk")]
         engage_connect::descriptor::<engage_zendesk::Zendesk>(),
+        #[cfg(feature = "postmark")]
+        engage_connect::descriptor::<engage_postmark::Postmark>(),
+        #[cfg(feature = "mailchimp")]
+        engage_connect::descriptor::<engage_mailchimp::Mailchimp>(),
         #[cfg(feature = "freshdesk")]
         engage_connect::descriptor::<engage_freshdesk::Freshdesk>(),
         #[cfg(feature = "files")]

@@ -21,6 +21,8 @@ pub mod faults;
 pub mod freshdesk;
 pub mod intercom;
 pub mod liveagent;
+pub mod mailchimp;
+pub mod postmark;
 pub mod rate;
 pub mod registry;
 pub mod rng;

@@ -7,13 +7,15 @@ use crate::faults::Faults;
 use crate::freshdesk::{Freshdesk, FreshdeskOptions};
 use crate::intercom::{Intercom, IntercomOptions};
 use crate::liveagent::{LiveAgent, LiveAgentOptions};
+use crate::mailchimp::{Mailchimp, MailchimpOptions};
+use crate::postmark::{Postmark, PostmarkOptions};
 use crate::sim::{DEFAULT_NOW, Sim, Simulator};
 use crate::timeline::Mutation;
 use crate::truth::GroundTruth;
 use crate::zendesk::{Zendesk, ZendeskOptions};
 
 /// Names of the simulators [`start`] knows.
-pub const SIMULATORS: &[&str] = &["zendesk", "freshdesk", "intercom", "liveagent"];
+pub const SIMULATORS: &[&str] = &["zendesk", "freshdesk", "intercom", "liveagent", "postmark", "mailchimp"];
 
 /// Options shared by every simulator started by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +107,22 @@ pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn R
             o.sim.records = options.records;
             o.sim.now = options.now;
             Ok(Box::new(Sim::<Freshdesk>::start(o).await?))
+        }
+        "postmark" => {
+            let mut o =
+                if options.unlimited { PostmarkOptions::unlimited() } else { PostmarkOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Postmark>::start(o).await?))
+        }
+        "mailchimp" => {
+            let mut o =
+                if options.unlimited { MailchimpOptions::unlimited() } else { MailchimpOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Mailchimp>::start(o).await?))
         }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
