@@ -194,15 +194,26 @@ impl Store {
 
     /// The most recent runs, newest first.
     pub async fn recent_runs(&self, limit: i64) -> Result<Vec<SyncRun>> {
+        self.runs_where("1 = 1", limit).await
+    }
+
+    /// The latest run of every (connection, stream).
+    pub async fn latest_runs(&self) -> Result<Vec<SyncRun>> {
+        self.runs_where("run_id IN (SELECT MAX(run_id) FROM sync_runs GROUP BY connection, stream)", i64::MAX)
+            .await
+    }
+
+    async fn runs_where(&self, condition: &str, limit: i64) -> Result<Vec<SyncRun>> {
         const COLUMNS: &str =
             "run_id, connection, stream, started_at, finished_at, status, pages, records, quarantined, error";
         match &self.pool {
             Pool::Sqlite(pool) => {
-                let rows =
-                    sqlx::query(&format!("SELECT {COLUMNS} FROM sync_runs ORDER BY run_id DESC LIMIT ?"))
-                        .bind(limit)
-                        .fetch_all(pool)
-                        .await?;
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM sync_runs WHERE {condition} ORDER BY run_id DESC LIMIT ?"
+                ))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
                 rows.iter()
                     .map(|row| {
                         Ok(SyncRun {
@@ -224,11 +235,12 @@ impl Store {
                     .collect()
             }
             Pool::Postgres(pool) => {
-                let rows =
-                    sqlx::query(&format!("SELECT {COLUMNS} FROM sync_runs ORDER BY run_id DESC LIMIT $1"))
-                        .bind(limit)
-                        .fetch_all(pool)
-                        .await?;
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM sync_runs WHERE {condition} ORDER BY run_id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
                 rows.iter()
                     .map(|row| {
                         Ok(SyncRun {

@@ -115,6 +115,8 @@ pub struct StreamStatus {
     pub stream: String,
     /// Its scheduler row, when `engage run` has scheduled it.
     pub schedule: Option<ScheduleRow>,
+    /// Its latest run, whatever its status.
+    pub last_run: Option<crate::SyncRun>,
     /// End of the last successful run.
     pub last_success_at: Option<DateTime<Utc>>,
     /// Records committed by the last successful run.
@@ -513,6 +515,7 @@ impl Store {
             connection: connection.to_owned(),
             stream: stream.to_owned(),
             schedule: None,
+            last_run: None,
             last_success_at: None,
             last_success_records: None,
             last_failure_at: None,
@@ -563,6 +566,12 @@ impl Store {
             } else {
                 (entry.last_failure_at, entry.last_error) = (finished, error);
             }
+        }
+        for run in self.latest_runs().await? {
+            let entry = out
+                .entry((run.connection.clone(), run.stream.clone()))
+                .or_insert_with(|| blank(&run.connection, &run.stream));
+            entry.last_run = Some(run);
         }
         for (connection, stream, n) in stored {
             if let Some(entry) = out.get_mut(&(connection, stream)) {

@@ -108,6 +108,9 @@ async fn expired_leases_are_taken_over_with_their_due_time(backend: Backend) {
     assert_eq!(s.claim_due("r2", &names(&["a"]), 1, at(10), TTL).await.unwrap(), None);
     assert!(s.renew_lease("a", "s1", "r1", at(20), TTL).await.unwrap());
     assert_eq!(s.claim_due("r2", &names(&["a"]), 1, at(45), TTL).await.unwrap(), None);
+    // A runner never takes over its own lease, even expired: it is still serving it.
+    assert_eq!(s.claim_due("r1", &names(&["a"]), 1, at(51), TTL).await.unwrap(), None);
+    assert_eq!(s.next_wake(&names(&["a"])).await.unwrap(), Some(at(50)));
     // r1 stops renewing: after its lease ends, r2 takes the same due time over.
     let taken = s.claim_due("r2", &names(&["a"]), 1, at(51), TTL).await.unwrap().unwrap();
     assert_eq!((taken.due_at, taken.attempt, taken.taken_over_from.as_deref()), (at(0), 1, Some("r1")));
@@ -253,6 +256,14 @@ async fn status_shows_schedule_lease_and_last_runs(backend: Backend) {
         (None, None)
     );
     assert_eq!((status[2].schedule.as_ref(), status[2].last_success_records), (None, Some(3)));
+    // The latest run of each stream, whatever its status.
+    let last = tickets.last_run.as_ref().unwrap();
+    assert_eq!(
+        (last.run_id, last.status, last.error.as_deref()),
+        (bad.0, RunStatus::Failed, Some("HTTP 401"))
+    );
+    assert_eq!(status[1].last_run, None);
+    assert_eq!(status[2].last_run.as_ref().map(|r| r.run_id), Some(manual.0));
 }
 
 async fn sqlite_admits_one_runner(backend: Backend) {
