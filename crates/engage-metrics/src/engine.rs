@@ -2,13 +2,14 @@
 //! filters, the previous period for comparison, and the choice between the SQL path and the
 //! reference path.
 
+use chrono::{DateTime, Utc};
 use engage_model::EntityKind;
-use engage_store::{AggregateQuery, Measure, ReadFilter, Store, StoreError};
+use engage_store::{AggregateQuery, Cond, CustomerQuery, Measure, ReadFilter, Store, StoreError};
 use serde::Serialize;
 
 use crate::catalog::{Metric, Unit};
 use crate::data::{Filters, Rows};
-use crate::reference::{Ctx, Outcome, Params};
+use crate::reference::{Ctx, Outcome, Params, local_days};
 use crate::sql;
 use crate::window::{Bucket, Grain, Period, Window};
 
@@ -96,41 +97,31 @@ pub async fn compute(store: &Store, req: &Request) -> Result<Report, MetricsErro
         None => Vec::new(),
     };
     let prev_bucket = req.compare.then(|| req.window.previous().buckets(None).remove(0));
-    let sql_path = match req.path {
-        Path::Auto => sql::path(req.metric.name, &req.params, &req.filters),
-        Path::Reference => None,
-    };
-    let (computed_by, total, points, previous) = if let Some(path) = sql_path {
-        let total = sql_points(store, &path, &req.filters, std::slice::from_ref(&window_bucket)).await?;
-        let points = if buckets.is_empty() {
-            Vec::new()
-        } else {
-            sql_points(store, &path, &req.filters, &buckets).await?
-        };
-        let previous = match &prev_bucket {
-            Some(b) => sql_points(store, &path, &req.filters, std::slice::from_ref(b)).await?.pop(),
-            None => None,
-        };
-        ("sql", total.into_iter().next(), points, previous)
+    // Every period asked for: the window, its buckets, then the previous period.
+    let mut periods: Vec<&Bucket> = vec![&window_bucket];
+    periods.extend(&buckets);
+    periods.extend(&prev_bucket);
+    let auto = req.path == Path::Auto;
+    let sql_path = auto.then(|| sql::path(req.metric.name, &req.params, &req.filters)).flatten();
+    let customer_path =
+        auto.then(|| sql::customer_path(req.metric.name, &req.params, &req.filters)).flatten();
+    let (computed_by, mut outcomes) = if let Some(path) = sql_path {
+        ("sql", sql_outcomes(store, &path, &req.filters, &periods).await?)
+    } else if let Some(path) = customer_path {
+        ("sql", customer_outcomes(store, &path, req, &periods).await?)
     } else {
         let earliest = prev_bucket.as_ref().map_or(window_bucket.period.from, |b| b.period.from);
         let rows = load(store, req.metric, &req.filters, earliest, window_bucket.period.to).await?;
         let ctx = |p: Period| Ctx { period: p, tz: req.window.tz, params: &req.params };
-        let point = |b: &Bucket| Point {
-            bucket: b.label.clone(),
-            period: b.period,
-            outcome: (req.metric.compute)(&rows, ctx(b.period)),
-        };
-        let total = point(&window_bucket);
-        let points = buckets.iter().map(point).collect();
-        let previous = prev_bucket.as_ref().map(point);
-        ("reference", Some(total), points, previous)
+        ("reference", periods.iter().map(|b| (req.metric.compute)(&rows, ctx(b.period))).collect())
     };
-    let total = total.unwrap_or_else(|| Point {
-        bucket: window_bucket.label.clone(),
-        period: window_bucket.period,
-        outcome: Outcome { value: None, n: 0, details: Vec::new() },
-    });
+    let mut points: Vec<Point> = periods
+        .iter()
+        .zip(outcomes.drain(..))
+        .map(|(b, outcome)| Point { bucket: b.label.clone(), period: b.period, outcome })
+        .collect();
+    let previous = if prev_bucket.is_some() { points.pop() } else { None };
+    let total = points.remove(0);
     let change = previous.as_ref().and_then(|p| Some(total.outcome.value? - p.outcome.value?));
     Ok(Report {
         metric: req.metric.name,
@@ -143,6 +134,18 @@ pub async fn compute(store: &Store, req: &Request) -> Result<Report, MetricsErro
         previous,
         change,
     })
+}
+
+/// The sorted distinct boundaries of `periods` (slice i is `[b[i], b[i + 1])`), and each
+/// period as a range of slices.
+fn slices(periods: &[&Bucket], extra: &[DateTime<Utc>]) -> (Vec<DateTime<Utc>>, Vec<(usize, usize)>) {
+    let mut bounds: Vec<DateTime<Utc>> =
+        periods.iter().flat_map(|b| [b.period.from, b.period.to]).chain(extra.iter().copied()).collect();
+    bounds.sort();
+    bounds.dedup();
+    let index = |t: DateTime<Utc>| bounds.binary_search(&t).unwrap_or(0);
+    let ranges = periods.iter().map(|b| (index(b.period.from), index(b.period.to))).collect();
+    (bounds, ranges)
 }
 
 /// Reads the rows a metric needs: its tables, filtered, up to `to`; from `from` on unless the
@@ -168,16 +171,41 @@ pub async fn load(
     Ok(rows.filtered(filters))
 }
 
-async fn sql_points(
+/// A SQL path's outcome for each period. Counts and sums add up, so one query over the
+/// slices between all the periods' boundaries serves every period (the window, its buckets
+/// and the previous period, which adjoins it); a path with a distinct count queries each period.
+async fn sql_outcomes(
     store: &Store,
     path: &sql::SqlPath,
     filters: &Filters,
-    buckets: &[Bucket],
-) -> Result<Vec<Point>, MetricsError> {
-    let mut bounds: Vec<_> = buckets.iter().map(|b| b.period.from).collect();
-    if let Some(last) = buckets.last() {
-        bounds.push(last.period.to);
+    periods: &[&Bucket],
+) -> Result<Vec<Outcome>, MetricsError> {
+    let additive = path.measures.iter().all(|m| matches!(m, Measure::Count(_) | Measure::Sum(..)));
+    if !additive {
+        let mut out = Vec::new();
+        for b in periods {
+            let (bounds, ranges) = slices(std::slice::from_ref(b), &[]);
+            let values = sql_slices(store, path, filters, &bounds).await?;
+            out.extend(ranges.iter().map(|r| (path.finish)(&sum_slices(path, &values, *r), b.period)));
+        }
+        return Ok(out);
     }
+    let (bounds, ranges) = slices(periods, &[]);
+    let values = sql_slices(store, path, filters, &bounds).await?;
+    Ok(periods
+        .iter()
+        .zip(ranges)
+        .map(|(b, r)| (path.finish)(&sum_slices(path, &values, r), b.period))
+        .collect())
+}
+
+/// The measures of each slice between `bounds` (`None` for a slice without rows).
+async fn sql_slices(
+    store: &Store,
+    path: &sql::SqlPath,
+    filters: &Filters,
+    bounds: &[DateTime<Utc>],
+) -> Result<Vec<Option<Vec<Option<f64>>>>, MetricsError> {
     let q = AggregateQuery {
         kind: path.kind,
         filter: ReadFilter {
@@ -188,18 +216,91 @@ async fn sql_points(
             ..ReadFilter::default()
         },
         conditions: path.conditions.clone(),
-        buckets: if bounds.len() > 2 { bounds } else { Vec::new() },
+        buckets: if bounds.len() > 2 { bounds.to_vec() } else { Vec::new() },
         measures: path.measures.clone(),
     };
-    let rows = store.aggregate(&q).await?;
-    let empty: Vec<Option<f64>> =
+    let mut out = vec![None; bounds.len().saturating_sub(1)];
+    for row in store.aggregate(&q).await? {
+        if let Some(slot) = out.get_mut(row.bucket) {
+            *slot = Some(row.values);
+        }
+    }
+    Ok(out)
+}
+
+/// The measures over slices `a..b`: counts add (0 over no rows), sums add (`None` over no
+/// values).
+fn sum_slices(
+    path: &sql::SqlPath,
+    values: &[Option<Vec<Option<f64>>>],
+    (a, b): (usize, usize),
+) -> Vec<Option<f64>> {
+    let mut total: Vec<Option<f64>> =
         path.measures.iter().map(|m| if matches!(m, Measure::Sum(..)) { None } else { Some(0.0) }).collect();
-    Ok(buckets
+    for row in values.get(a..b).unwrap_or_default().iter().flatten() {
+        for (t, v) in total.iter_mut().zip(row) {
+            if let Some(v) = v {
+                *t = Some(t.unwrap_or(0.0) + v);
+            }
+        }
+    }
+    total
+}
+
+/// A customer path's outcome for each period: one count over the slices (local days when the
+/// metric needs them), plus one order count when it reads orders.
+async fn customer_outcomes(
+    store: &Store,
+    path: &sql::CustomerPath,
+    req: &Request,
+    periods: &[&Bucket],
+) -> Result<Vec<Outcome>, MetricsError> {
+    let tz = req.window.tz;
+    let days: Vec<DateTime<Utc>> = if path.daily {
+        let first = if req.compare { req.window.previous().from } else { req.window.from };
+        Window { from: first, to: req.window.to, tz }
+            .buckets(Some(Grain::Day))
+            .iter()
+            .map(|b| b.period.from)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let (bounds, ranges) = slices(periods, &days);
+    let q = CustomerQuery {
+        filter: ReadFilter { connections: req.filters.connections.clone(), ..ReadFilter::default() },
+        conditions: path.conditions.clone(),
+        marked: path.marked.clone(),
+        slices: bounds.clone(),
+        periods: ranges.clone(),
+    };
+    let counts = store.count_customers(&q).await?;
+    let orders = if path.orders {
+        let count_orders = sql::SqlPath {
+            kind: EntityKind::Order,
+            time_column: "created_at",
+            conditions: vec![Cond::IsNull("cancelled_at")],
+            measures: vec![Measure::Count(None)],
+            finish: |_, _| Outcome { value: None, n: 0, details: Vec::new() },
+        };
+        let values = sql_slices(store, &count_orders, &req.filters, &bounds).await?;
+        ranges.iter().map(|r| sum_slices(&count_orders, &values, *r)[0].unwrap_or(0.0) as u64).collect()
+    } else {
+        vec![0; periods.len()]
+    };
+    Ok(periods
         .iter()
         .enumerate()
         .map(|(i, b)| {
-            let values = rows.iter().find(|r| r.bucket == i).map_or(&empty, |r| &r.values);
-            Point { bucket: b.label.clone(), period: b.period, outcome: (path.finish)(values, b.period) }
+            let (a, z) = ranges[i];
+            let figures = sql::CustomerFigures {
+                customers: counts.per_period[i],
+                marked: counts.marked_per_period[i],
+                daily_customers: counts.per_slice[a..z].iter().sum(),
+                days: local_days(b.period, tz),
+                orders: orders[i],
+            };
+            (path.finish)(&figures)
         })
         .collect())
 }

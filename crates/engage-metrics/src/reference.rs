@@ -34,6 +34,11 @@ impl Outcome {
         self
     }
 
+    /// Adds a supporting figure.
+    pub fn with_detail(self, name: &str, value: Option<f64>) -> Outcome {
+        self.with(name, value)
+    }
+
     /// A supporting figure by name.
     pub fn detail(&self, name: &str) -> Option<f64> {
         self.details.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v)
@@ -749,11 +754,15 @@ pub fn dau_mau(rows: &Rows, c: Ctx) -> Outcome {
         days.entry(t.with_timezone(&c.tz).date_naive()).or_default().insert(k.clone());
         all.insert(k);
     }
-    let first = c.period.from.with_timezone(&c.tz).date_naive();
-    let last = (c.period.to - chrono::Duration::milliseconds(1)).with_timezone(&c.tz).date_naive();
-    let n_days = ((last - first).num_days() + 1).max(1) as f64;
-    let dau = days.values().map(|s| s.len() as f64).sum::<f64>() / n_days;
+    let dau = days.values().map(|s| s.len() as f64).sum::<f64>() / local_days(c.period, c.tz);
     Outcome::new(ratio(dau, all.len() as f64), all.len() as u64).with("average_dau", Some(dau))
+}
+
+/// The local calendar days a period touches in `tz` (at least 1): DAU's denominator.
+pub fn local_days(p: Period, tz: Tz) -> f64 {
+    let first = p.from.with_timezone(&tz).date_naive();
+    let last = (p.to - chrono::Duration::milliseconds(1)).with_timezone(&tz).date_naive();
+    ((last - first).num_days() + 1).max(1) as f64
 }
 
 /// Social engagement rate (impressions form, pooled): social interactions whose kind is one of

@@ -1,9 +1,10 @@
 //! SQL paths: the metrics whose definition is a count or a sum, aggregated in the database (one
-//! pass over the attribution-time index, all buckets at once) on SQLite and PostgreSQL. Each
-//! path ends in the same arithmetic as its reference in `reference.rs`, and tests hold the two
-//! equal over the same rows.
+//! pass over the attribution-time index, all buckets at once) on SQLite and PostgreSQL, and the
+//! interaction metrics that count distinct customers ([`CustomerPath`]). Each path ends in the
+//! same arithmetic as its reference in `reference.rs`, and tests hold the two equal over the
+//! same rows.
 
-use engage_model::EntityKind;
+use engage_model::{Channel, EntityKind};
 use engage_store::{Cond, Expr, Lit, Measure};
 
 use crate::data::Filters;
@@ -264,6 +265,29 @@ pub fn path(name: &str, params: &Params, filters: &Filters) -> Option<SqlPath> {
                 }
             },
         },
+        "social_engagement_rate" => SqlPath {
+            kind: EntityKind::Interaction,
+            time_column: "occurred_at",
+            conditions: chan(vec![Cond::Eq("channel", Lit::Text(Channel::Social.as_str().into()))]),
+            measures: vec![
+                count(Cond::In("kind", params.engagement_kinds.iter().cloned().map(Lit::Text).collect())),
+                Measure::Sum(
+                    Expr::Col("value"),
+                    Some(Cond::And(vec![
+                        Cond::Eq("kind", Lit::Text("impressions".into())),
+                        Cond::Finite("value"),
+                    ])),
+                ),
+            ],
+            finish: |values, _| {
+                let (engagements, impressions) = (v(values, 0), v(values, 1));
+                Outcome {
+                    value: ratio(engagements, impressions),
+                    n: engagements as u64,
+                    details: vec![("impressions".into(), Some(impressions))],
+                }
+            },
+        },
         "aov" => SqlPath {
             kind: EntityKind::Order,
             time_column: "created_at",
@@ -284,6 +308,110 @@ pub fn path(name: &str, params: &Params, filters: &Filters) -> Option<SqlPath> {
                 let mut o = finish_ratio(values, p);
                 o.details.push(("guest_orders".into(), Some(v(values, 0))));
                 o
+            },
+        },
+        _ => return None,
+    })
+}
+
+/// The figures of one period that a [`CustomerPath`] ends in.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CustomerFigures {
+    /// Distinct customers with an interaction meeting the path's conditions.
+    pub customers: u64,
+    /// Of those, customers with an interaction meeting its `marked` condition.
+    pub marked: u64,
+    /// Σ over the period's local days of the distinct customers that day (daily paths).
+    pub daily_customers: u64,
+    /// The period's local days, counted as the reference counts them.
+    pub days: f64,
+    /// Non-cancelled orders created in the period (paths that read orders).
+    pub orders: u64,
+}
+
+/// How a metric over distinct customers of interactions is counted in the database.
+pub struct CustomerPath {
+    /// Interactions that take part.
+    pub conditions: Vec<Cond>,
+    /// Customers with an interaction meeting this are counted apart.
+    pub marked: Option<Cond>,
+    /// Also count customers per local day.
+    pub daily: bool,
+    /// Also count the period's orders.
+    pub orders: bool,
+    /// The metric from the figures.
+    pub finish: fn(&CustomerFigures) -> Outcome,
+}
+
+/// Every channel an interaction can have (the store writes [`Channel::as_str`]).
+const CHANNELS: [Channel; 7] = [
+    Channel::Email,
+    Channel::Helpdesk,
+    Channel::Review,
+    Channel::Survey,
+    Channel::Shop,
+    Channel::Web,
+    Channel::Social,
+];
+
+/// Fails to compile when a channel is added and [`CHANNELS`] is not told.
+#[allow(dead_code)]
+fn every_channel_listed(c: Channel) -> usize {
+    use Channel::*;
+    match c {
+        Email | Helpdesk | Review | Survey | Shop | Web | Social => CHANNELS.len(),
+    }
+}
+
+/// The customer path of metric `name`, if it has one.
+pub fn customer_path(name: &str, params: &Params, filters: &Filters) -> Option<CustomerPath> {
+    let _ = params;
+    let narrowed = |mut conds: Vec<Cond>| {
+        if !filters.channels.is_empty() {
+            conds.push(Cond::In("channel", filters.channels.iter().cloned().map(Lit::Text).collect()));
+        }
+        conds
+    };
+    let web = || Cond::Eq("channel", Lit::Text(Channel::Web.as_str().into()));
+    Some(match name {
+        "dau_mau" => CustomerPath {
+            conditions: narrowed(vec![web()]),
+            marked: None,
+            daily: true,
+            orders: false,
+            finish: |f| {
+                let dau = f.daily_customers as f64 / f.days;
+                Outcome { value: ratio(dau, f.customers as f64), n: f.customers, details: Vec::new() }
+                    .with_detail("average_dau", Some(dau))
+            },
+        },
+        "advocate_rate" => CustomerPath {
+            // Every channel, listed so that the (channel, time) index serves the scan.
+            conditions: narrowed(vec![Cond::In(
+                "channel",
+                CHANNELS.iter().map(|c| Lit::Text(c.as_str().into())).collect(),
+            )]),
+            marked: Some(Cond::Eq("kind", Lit::Text("referral".into()))),
+            daily: false,
+            orders: false,
+            finish: |f| Outcome {
+                value: ratio(f.marked as f64, f.customers as f64),
+                n: f.customers,
+                details: Vec::new(),
+            },
+        },
+        "conversion_rate" => CustomerPath {
+            conditions: narrowed(vec![web()]),
+            marked: None,
+            daily: false,
+            orders: true,
+            finish: |f| {
+                Outcome {
+                    value: ratio(f.orders as f64, f.customers as f64),
+                    n: f.customers,
+                    details: Vec::new(),
+                }
+                .with_detail("orders", Some(f.orders as f64))
             },
         },
         _ => return None,

@@ -42,6 +42,8 @@ pub enum Cond {
     False(&'static str),
     /// The number in `column` is a whole number.
     Whole(&'static str),
+    /// The number in `column` is finite (not NULL, NaN or infinite).
+    Finite(&'static str),
     /// `column_a >= column_b` (both non-NULL).
     ColumnGe(&'static str, &'static str),
     /// All of these.
@@ -162,6 +164,10 @@ impl Sql<'_> {
             Cond::Whole(c) => {
                 let n = self.number(c)?;
                 format!("{n} = ROUND({n})")
+            }
+            Cond::Finite(c) => {
+                let n = self.number(c)?;
+                format!("{n} >= {:?} AND {n} <= {:?}", f64::MIN, f64::MAX)
             }
             Cond::ColumnGe(a, b) => {
                 let (a, _) = self.column(a)?;
@@ -316,4 +322,147 @@ impl Store {
         out.sort_by_key(|r| r.bucket);
         Ok(out)
     }
+}
+
+/// Distinct customers of interactions over periods, counted in the database.
+///
+/// A customer is keyed as the metrics' reference keys one: the connection and its customer id,
+/// else the normalised email (`customer_email_normalized`); interactions with neither are left
+/// out. The time column is `occurred_at`. Periods are made of whole slices, so one pass over
+/// the slices' rows counts every period (and each slice on its own, e.g. each day).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerQuery {
+    /// Connections and deleted rows; its time range is ignored (the slices give it).
+    pub filter: ReadFilter,
+    /// Conditions every interaction must meet.
+    pub conditions: Vec<Cond>,
+    /// Customers with an interaction meeting this are also counted apart (`marked`).
+    pub marked: Option<Cond>,
+    /// Slice boundaries s₀ < s₁ < … < sₙ on `occurred_at`: slice i is [sᵢ, sᵢ₊₁).
+    pub slices: Vec<Timestamp>,
+    /// Periods as slice index ranges `[a, b)`.
+    pub periods: Vec<(usize, usize)>,
+}
+
+/// What a [`CustomerQuery`] counts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerCounts {
+    /// Distinct customers in each slice.
+    pub per_slice: Vec<u64>,
+    /// Distinct customers in each period.
+    pub per_period: Vec<u64>,
+    /// Distinct customers in each period with an interaction meeting `marked` there.
+    pub marked_per_period: Vec<u64>,
+}
+
+/// The customer key of an interaction, exactly as `engage-metrics` builds it in Rust.
+const CUSTOMER_KEY: &str =
+    "COALESCE(connection || '/' || customer_source_id, 'email/' || customer_email_normalized)";
+
+fn build_customers(q: &CustomerQuery, postgres: bool) -> Result<(String, Vec<Bind>)> {
+    let kind = EntityKind::Interaction;
+    if q.slices.len() < 2 || q.slices.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(StoreError::Record("slice boundaries must be at least two, increasing".into()));
+    }
+    let n = q.slices.len() - 1;
+    if q.periods.iter().any(|&(a, b)| a >= b || b > n) {
+        return Err(StoreError::Record("a period is not a range of slices".into()));
+    }
+    let mut binds = Vec::new();
+    let slices = (0..n)
+        .map(|i| {
+            binds.push(Bind::Time(q.slices[i]));
+            binds.push(Bind::Time(q.slices[i + 1]));
+            format!("({i}, ?, ?)")
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let periods = if q.periods.is_empty() {
+        "SELECT 0, 0, 0 WHERE 1 = 0".to_owned()
+    } else {
+        let rows: Vec<String> =
+            q.periods.iter().enumerate().map(|(i, (a, b))| format!("({i}, {a}, {b})")).collect();
+        format!("VALUES {}", rows.join(", "))
+    };
+    let mut sql = Sql { kind, postgres, binds: &mut binds };
+    let marked = match &q.marked {
+        Some(c) => format!("CASE WHEN {} THEN 1 ELSE 0 END", sql.cond(c)?),
+        None => "0".to_owned(),
+    };
+    let conds = q.conditions.iter().map(|c| sql.cond(c)).collect::<Result<Vec<_>>>()?;
+    let filter = ReadFilter { from: None, to: None, time_column: None, ..q.filter.clone() };
+    let (where_sql, where_binds) = where_clause(kind, &filter)?;
+    // The WHERE clause's binds precede the extra conditions' in the text.
+    let cond_binds = binds.split_off(binds.len() - count_binds(&q.conditions));
+    binds.extend(where_binds);
+    binds.extend(cond_binds);
+    let mut where_all = if where_sql.is_empty() { " WHERE 1 = 1".to_owned() } else { where_sql };
+    where_all.push_str(" AND occurred_at >= s.lo AND occurred_at < s.hi");
+    where_all.push_str(&format!(" AND {CUSTOMER_KEY} IS NOT NULL"));
+    for c in conds {
+        where_all.push_str(&format!(" AND ({c})"));
+    }
+    // SQLite keeps the slices as the outer loop of a CROSS JOIN: one index range per slice.
+    let sql = format!(
+        "WITH s(i, lo, hi) AS (VALUES {slices}), p(i, a, b) AS ({periods}), \
+         pairs AS MATERIALIZED (\
+           SELECT s.i AS slice, {CUSTOMER_KEY} AS k, MAX({marked}) AS m FROM s CROSS JOIN interactions{where_all} \
+           GROUP BY s.i, {CUSTOMER_KEY}) \
+         SELECT CAST(0 AS BIGINT), CAST(slice AS BIGINT), CAST(COUNT(*) AS BIGINT), CAST(0 AS BIGINT) \
+           FROM pairs GROUP BY slice \
+         UNION ALL \
+         SELECT CAST(1 AS BIGINT), CAST(p.i AS BIGINT), CAST(COUNT(DISTINCT pairs.k) AS BIGINT), \
+           CAST(COUNT(DISTINCT CASE WHEN pairs.m = 1 THEN pairs.k END) AS BIGINT) \
+           FROM p JOIN pairs ON pairs.slice >= p.a AND pairs.slice < p.b GROUP BY p.i"
+    );
+    Ok((sql, binds))
+}
+
+impl Store {
+    /// Counts distinct customers of interactions per slice and per period in one pass.
+    pub async fn count_customers(&self, q: &CustomerQuery) -> Result<CustomerCounts> {
+        let rows: Vec<(i64, i64, i64, i64)> = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let (sql, binds) = build_customers(q, false)?;
+                let rows = bind_sqlite(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+                rows.iter().map(four).collect::<std::result::Result<_, sqlx::Error>>()?
+            }
+            Pool::Postgres(pool) => {
+                let (sql, binds) = build_customers(q, true)?;
+                let sql = number_placeholders(&sql);
+                let rows = bind_postgres(sqlx::query(&sql), &binds).fetch_all(pool).await?;
+                rows.iter().map(four).collect::<std::result::Result<_, sqlx::Error>>()?
+            }
+        };
+        let mut out = CustomerCounts {
+            per_slice: vec![0; q.slices.len().saturating_sub(1)],
+            per_period: vec![0; q.periods.len()],
+            marked_per_period: vec![0; q.periods.len()],
+        };
+        for (what, i, count, marked) in rows {
+            let (i, count, marked) = (i as usize, count.max(0) as u64, marked.max(0) as u64);
+            match what {
+                0 => {
+                    if let Some(c) = out.per_slice.get_mut(i) {
+                        *c = count;
+                    }
+                }
+                _ => {
+                    if let (Some(c), Some(m)) = (out.per_period.get_mut(i), out.marked_per_period.get_mut(i))
+                    {
+                        (*c, *m) = (count, marked);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn four<R: sqlx::Row>(r: &R) -> std::result::Result<(i64, i64, i64, i64), sqlx::Error>
+where
+    usize: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?))
 }

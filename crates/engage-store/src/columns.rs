@@ -127,6 +127,10 @@ pub(crate) fn entity_columns(entity: &Entity) -> Vec<(&'static str, Value<'_>)> 
             ("kind", text_str(&i.kind)),
             ("occurred_at", Time(i.occurred_at)),
             ("value", Real(i.value)),
+            (
+                "customer_email_normalized",
+                Text(i.customer_email.as_deref().and_then(normalize_email).map(Cow::Owned)),
+            ),
         ],
     }
 }

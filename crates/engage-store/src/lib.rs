@@ -33,7 +33,7 @@ mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use aggregate::{AggregateQuery, AggregateRow, Cond, Expr, Lit, Measure};
+pub use aggregate::{AggregateQuery, AggregateRow, Cond, CustomerCounts, CustomerQuery, Expr, Lit, Measure};
 pub use customers::{CustomerPlan, CustomerRef, IdentityLink, PlannedCustomer, StoredCustomer};
 pub use query::{QueryResult, query_read_only};
 pub use read::{ReadFilter, StoredEntity, default_time_column};

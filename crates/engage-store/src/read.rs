@@ -178,6 +178,7 @@ pub(crate) fn columns_of(kind: EntityKind) -> &'static [(&'static str, Ty)] {
             ("kind", Text),
             ("occurred_at", Time),
             ("value", Real),
+            ("customer_email_normalized", Text),
         ],
     }
 }
@@ -392,14 +393,16 @@ fn decode<R: Get>(kind: EntityKind, row: &R) -> Result<StoredEntity> {
             let customer_source_id = c.text()?;
             let customer_email = c.text()?;
             let channel = channel(&c.string()?);
-            Entity::Interaction(Interaction {
+            let interaction = Interaction {
                 customer_source_id,
                 customer_email,
                 channel,
                 kind: c.string()?,
                 occurred_at: c.time()?,
                 value: c.real()?,
-            })
+            };
+            let _normalized = c.text()?;
+            Entity::Interaction(interaction)
         }
     };
     let deleted_at = c.time()?;
