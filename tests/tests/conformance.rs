@@ -111,6 +111,17 @@ async fn mailchimp() -> (Subject, Vec<(&'static str, u64)>) {
     (Subject { kind: "mailchimp", sim: Box::new(sim), options }, passes)
 }
 
+async fn klaviyo() -> Subject {
+    use engage_sandbox::klaviyo::{Klaviyo, KlaviyoOptions};
+    let options = KlaviyoOptions::new(7, 240);
+    let key = options.api_key.clone();
+    let sim = Sim::<Klaviyo>::start(options).await.expect("start the Klaviyo simulator");
+    Subject { kind: "klaviyo", sim: Box::new(sim), options: json!({ "api_key": key, "page_size": 40 }) }
+}
+
+/// Klaviyo's events are named by the account's metrics, read at the start of every sync.
+const KLAVIYO_PASSES: &[(&str, u64)] = &[("events", 2)];
+
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn zendesk() {
@@ -148,6 +159,11 @@ mod sqlite {
     async fn mailchimp() {
         let (subject, passes) = super::mailchimp().await;
         super::conformance_with(super::Backend::Sqlite, subject, &passes).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn klaviyo() {
+        super::conformance_with(super::Backend::Sqlite, super::klaviyo().await, super::KLAVIYO_PASSES).await;
     }
 }
 
@@ -188,5 +204,11 @@ mod postgres {
     async fn mailchimp() {
         let (subject, passes) = super::mailchimp().await;
         super::conformance_with(super::Backend::Postgres, subject, &passes).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn klaviyo() {
+        super::conformance_with(super::Backend::Postgres, super::klaviyo().await, super::KLAVIYO_PASSES)
+            .await;
     }
 }

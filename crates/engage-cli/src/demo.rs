@@ -71,6 +71,13 @@ const CONNECTIONS: &[DemoConnection] = &[
         options: Vec::new,
         secret: || ("api_key", engage_sandbox::mailchimp::MailchimpOptions::default().api_key),
     },
+    DemoConnection {
+        name: "lifecycle",
+        kind: "klaviyo",
+        simulator: "klaviyo",
+        options: Vec::new,
+        secret: || ("api_key", engage_sandbox::klaviyo::KlaviyoOptions::default().api_key),
+    },
 ];
 
 fn simulator_names() -> Vec<&'static str> {

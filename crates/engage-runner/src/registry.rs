@@ -12,6 +12,8 @@ pub fn descriptors() -> Vec<Descriptor> {
         engage_connect::descriptor::<engage_postmark::Postmark>(),
         #[cfg(feature = "mailchimp")]
         engage_connect::descriptor::<engage_mailchimp::Mailchimp>(),
+        #[cfg(feature = "klaviyo")]
+        engage_connect::descriptor::<engage_klaviyo::Klaviyo>(),
         #[cfg(feature = "freshdesk")]
         engage_connect::descriptor::<engage_freshdesk::Freshdesk>(),
         #[cfg(feature = "files")]

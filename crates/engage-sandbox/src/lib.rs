@@ -20,6 +20,7 @@
 pub mod faults;
 pub mod freshdesk;
 pub mod intercom;
+pub mod klaviyo;
 pub mod liveagent;
 pub mod mailchimp;
 pub mod postmark;

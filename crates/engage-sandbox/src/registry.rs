@@ -6,6 +6,7 @@ use std::io;
 use crate::faults::Faults;
 use crate::freshdesk::{Freshdesk, FreshdeskOptions};
 use crate::intercom::{Intercom, IntercomOptions};
+use crate::klaviyo::{Klaviyo, KlaviyoOptions};
 use crate::liveagent::{LiveAgent, LiveAgentOptions};
 use crate::mailchimp::{Mailchimp, MailchimpOptions};
 use crate::postmark::{Postmark, PostmarkOptions};
@@ -15,7 +16,8 @@ use crate::truth::GroundTruth;
 use crate::zendesk::{Zendesk, ZendeskOptions};
 
 /// Names of the simulators [`start`] knows.
-pub const SIMULATORS: &[&str] = &["zendesk", "freshdesk", "intercom", "liveagent", "postmark", "mailchimp"];
+pub const SIMULATORS: &[&str] =
+    &["zendesk", "freshdesk", "intercom", "liveagent", "postmark", "mailchimp", "klaviyo"];
 
 /// Options shared by every simulator started by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,6 +125,14 @@ pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn R
             o.sim.records = options.records;
             o.sim.now = options.now;
             Ok(Box::new(Sim::<Mailchimp>::start(o).await?))
+        }
+        "klaviyo" => {
+            let mut o =
+                if options.unlimited { KlaviyoOptions::unlimited() } else { KlaviyoOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Klaviyo>::start(o).await?))
         }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,
