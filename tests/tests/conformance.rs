@@ -122,6 +122,19 @@ async fn klaviyo() -> Subject {
 /// Klaviyo's events are named by the account's metrics, read at the start of every sync.
 const KLAVIYO_PASSES: &[(&str, u64)] = &[("events", 2)];
 
+async fn helpscout() -> Subject {
+    use engage_sandbox::helpscout::{HelpScout, HelpScoutOptions};
+    let mut options = HelpScoutOptions::new(7, 240);
+    options.per_minute = 0; // the kit's thousand requests would wait on the real limit for minutes
+    let (id, secret) = (options.client_id.clone(), options.client_secret.clone());
+    let sim = Sim::<HelpScout>::start(options).await.expect("start the Help Scout simulator");
+    Subject {
+        kind: "helpscout",
+        sim: Box::new(sim),
+        options: json!({ "client_id": id, "client_secret": secret }),
+    }
+}
+
 mod sqlite {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn zendesk() {
@@ -137,6 +150,11 @@ mod sqlite {
     async fn freshdesk() {
         super::conformance_with(super::Backend::Sqlite, super::freshdesk().await, super::FRESHDESK_PASSES)
             .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn helpscout() {
+        super::conformance(super::Backend::Sqlite, super::helpscout().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,6 +200,11 @@ mod postgres {
     async fn freshdesk() {
         super::conformance_with(super::Backend::Postgres, super::freshdesk().await, super::FRESHDESK_PASSES)
             .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn helpscout() {
+        super::conformance(super::Backend::Postgres, super::helpscout().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

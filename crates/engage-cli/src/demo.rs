@@ -41,6 +41,14 @@ const CONNECTIONS: &[DemoConnection] = &[
         secret: || ("api_key", engage_sandbox::freshdesk::FreshdeskOptions::default().api_key),
     },
     DemoConnection {
+        name: "helpscout",
+        kind: "helpscout",
+        simulator: "helpscout",
+        options: || {
+            let sim = engage_sandbox::helpscout::HelpScoutOptions::default();
+            vec![format!("client_id = {:?}", sim.client_id)]
+        },
+    DemoConnection {
         name: "messenger",
         kind: "intercom",
         simulator: "intercom",

@@ -16,6 +16,8 @@ pub fn descriptors() -> Vec<Descriptor> {
         engage_connect::descriptor::<engage_klaviyo::Klaviyo>(),
         #[cfg(feature = "freshdesk")]
         engage_connect::descriptor::<engage_freshdesk::Freshdesk>(),
+        #[cfg(feature = "helpscout")]
+        engage_connect::descriptor::<engage_helpscout::HelpScout>(),
         #[cfg(feature = "files")]
         engage_connect::descriptor::<engage_files::Files>(),
         #[cfg(feature = "rest")]

@@ -19,6 +19,7 @@
 
 pub mod faults;
 pub mod freshdesk;
+pub mod helpscout;
 pub mod intercom;
 pub mod klaviyo;
 pub mod liveagent;

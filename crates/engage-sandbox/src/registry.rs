@@ -5,6 +5,7 @@ use std::io;
 
 use crate::faults::Faults;
 use crate::freshdesk::{Freshdesk, FreshdeskOptions};
+use crate::helpscout::{HelpScout, HelpScoutOptions};
 use crate::intercom::{Intercom, IntercomOptions};
 use crate::klaviyo::{Klaviyo, KlaviyoOptions};
 use crate::liveagent::{LiveAgent, LiveAgentOptions};
@@ -17,7 +18,7 @@ use crate::zendesk::{Zendesk, ZendeskOptions};
 
 /// Names of the simulators [`start`] knows.
 pub const SIMULATORS: &[&str] =
-    &["zendesk", "freshdesk", "intercom", "liveagent", "postmark", "mailchimp", "klaviyo"];
+    &["zendesk", "freshdesk", "helpscout", "intercom", "liveagent", "postmark", "mailchimp", "klaviyo"];
 
 /// Options shared by every simulator started by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,6 +134,14 @@ pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn R
             o.sim.records = options.records;
             o.sim.now = options.now;
             Ok(Box::new(Sim::<Klaviyo>::start(o).await?))
+        }
+        "helpscout" => {
+            let mut o =
+                if options.unlimited { HelpScoutOptions::unlimited() } else { HelpScoutOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<HelpScout>::start(o).await?))
         }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,

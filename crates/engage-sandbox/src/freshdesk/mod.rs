@@ -248,7 +248,7 @@ impl Freshdesk {
     }
 
     /// Charges a request: the rate-limit headers, or the 429.
-    fn charge(&self, control: &Control, route: &str, cost: u64) -> Result<HeaderMap, Response> {
+    fn charge(&self, control: &Control, route: &str, cost: u64) -> Result<HeaderMap, Box<Response>> {
         let limit = self.credits_per_minute;
         if limit == 0 {
             return Ok(HeaderMap::new());
@@ -270,7 +270,7 @@ impl Freshdesk {
                 let mut resp = self.throttle_response(with_header.then_some(retry_after));
                 headers.insert(HeaderName::from_static("x-ratelimit-remaining"), HeaderValue::from(0));
                 resp.headers_mut().extend(headers);
-                Err(resp)
+                Err(Box::new(resp))
             }
         }
     }
@@ -392,7 +392,7 @@ async fn tickets(
     let includes: Vec<&str> = include.split(',').map(str::trim).filter(|i| !i.is_empty()).collect();
     let headers = match fd.charge(control, TICKETS, 1 + includes.len() as u64) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let reject = |resp: Response| {
         let mut resp = resp;
@@ -506,7 +506,7 @@ async fn conversations(
     let fd = &state.sim;
     let headers = match fd.charge(&state.control, CONVERSATIONS_ROUTE, 1) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let (per_page, page) = match paging(&q) {
         Ok(p) => p,
@@ -543,7 +543,7 @@ async fn contacts(
     let control = &state.control;
     let headers = match fd.charge(control, CONTACTS, 1) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let reject = |mut resp: Response| {
         resp.headers_mut().extend(headers.clone());
@@ -594,7 +594,7 @@ async fn satisfaction_ratings(
     let control = &state.control;
     let headers = match fd.charge(control, SATISFACTION, 1) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let reject = |mut resp: Response| {
         resp.headers_mut().extend(headers.clone());
@@ -633,7 +633,7 @@ async fn satisfaction_ratings(
 async fn me(State(state): State<Arc<SimState<Freshdesk>>>) -> Response {
     let headers = match state.sim.charge(&state.control, ME, 1) {
         Ok(h) => h,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let agent = serde_json::json!({
         "available": true,

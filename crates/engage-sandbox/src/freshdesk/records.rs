@@ -565,7 +565,7 @@ impl Gen {
             },
             tags,
             deleted: (removal == Some(Removal::Deleted)).then_some(true),
-            x_sim_extra: (unit(hash(self.seed, &[T_EXTRA, k])) < self.extra_rate).then(|| Extra {
+            x_sim_extra: (unit(hash(self.seed, &[T_EXTRA, k])) < self.extra_rate).then_some(Extra {
                 source: "engage-sandbox",
                 weights: [(h % 7) as u8, (h % 11) as u8, (h % 13) as u8],
             }),
@@ -585,7 +585,7 @@ impl Gen {
                     id: self.contact_id(req),
                     name,
                     email,
-                    mobile: (hc % 3 == 0).then(|| format!("{} {:04}", lang.phone_prefix, hc % 10_000)),
+                    mobile: hc.is_multiple_of(3).then(|| format!("{} {:04}", lang.phone_prefix, hc % 10_000)),
                     phone: None,
                 }
             }),
