@@ -11,6 +11,7 @@ mod commands;
 mod demo;
 mod metrics;
 mod output;
+mod run;
 mod sync;
 
 /// Exit codes of `engage`, documented in the README.
@@ -136,14 +137,30 @@ enum Command {
         #[command(subcommand)]
         command: ClvCommand,
     },
-    /// Show recent sync runs.
+    /// Per connection and stream: latest run, last success and failure, records, next due time
+    /// and lease holder (`--runs`: the recent sync runs instead).
     Status {
-        /// How many runs to show.
+        /// Show the most recent sync runs instead.
+        #[arg(long)]
+        runs: bool,
+        /// How many runs `--runs` shows.
         #[arg(long, default_value_t = 20)]
         limit: i64,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+    },
+    /// Keep every enabled connection synced on its schedule until SIGINT or SIGTERM.
+    Run {
+        /// Serve /metrics and /healthz at IP:PORT (overrides `[scheduler] metrics_address`).
+        #[arg(long)]
+        metrics_address: Option<std::net::SocketAddr>,
+        /// Run scheduler time this many times faster than wall time (for tests).
+        #[arg(long, hide = true)]
+        time_scale: Option<f64>,
+        /// RFC 3339 wall time from which scheduler time runs faster (for tests; default now).
+        #[arg(long, hide = true)]
+        time_epoch: Option<chrono::DateTime<chrono::Utc>>,
     },
 }
 
@@ -192,7 +209,9 @@ enum ClvCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // A service logs what it does; one-shot commands only warnings.
+    let default_level = if matches!(cli.command, Command::Run { .. }) { "info" } else { "warn" };
+    init_logging(cli.log_format, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -211,7 +230,11 @@ async fn run(cli: Cli) -> u8 {
         Command::Validate => commands::validate(config),
         Command::Migrate => commands::migrate(config).await,
         Command::Query { sql, format } => commands::query(config, &sql, format).await,
-        Command::Status { limit, format } => commands::status(config, limit, format).await,
+        Command::Status { runs: true, limit, format } => commands::status(config, limit, format).await,
+        Command::Status { runs: false, format, .. } => run::status(config, format).await,
+        Command::Run { metrics_address, time_scale, time_epoch } => {
+            run::run(config, run::RunOptions { metrics_address, time_scale, time_epoch }).await
+        }
         Command::Metrics { name, window, format } => match name.as_str() {
             "list" => metrics::list(format),
             "overview" => metrics::overview(config, &window, format).await,
@@ -239,9 +262,9 @@ async fn run(cli: Cli) -> u8 {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("ENGAGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
