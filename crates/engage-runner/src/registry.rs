@@ -22,6 +22,8 @@ pub fn descriptors() -> Vec<Descriptor> {
         engage_connect::descriptor::<engage_files::Files>(),
         #[cfg(feature = "rest")]
         engage_connect::descriptor::<engage_rest::Rest>(),
+        #[cfg(feature = "singer")]
+        engage_connect::descriptor::<engage_singer::Singer>(),
         #[cfg(feature = "intercom")]
         engage_connect::descriptor::<engage_intercom::Intercom>(),
         #[cfg(feature = "liveagent")]
