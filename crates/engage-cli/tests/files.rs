@@ -117,3 +117,37 @@ fn cdnow_example_syncs_every_purchase_as_an_order() {
     assert_eq!(again[0]["status"], "succeeded");
     assert_eq!(again[0]["records"], 0);
 }
+
+/// The examples of the generic connectors are not only valid TOML for `engage validate`: their
+/// connectors build from them (mappings, pagination styles, auth, paths), with the streams named.
+#[test]
+fn generic_connector_examples_build() {
+    struct Placeholders;
+    impl engage_config::Env for Placeholders {
+        fn var(&self, name: &str) -> Option<String> {
+            Some(format!("placeholder-{}", name.to_lowercase()))
+        }
+    }
+    let cases: [(&str, &[(&str, &str, &[&str])]); 4] = [
+        ("cdnow", &[("cdnow", "files", &["orders"])]),
+        ("files", &[("shop-exports", "files", &["orders", "nps", "customers"])]),
+        ("rest", &[("zendesk-users", "rest", &["users"]), ("reviews-api", "rest", &["reviews"])]),
+        ("singer", &[("survey-tap", "singer", &["nps"])]),
+    ];
+    for (file, expected) in cases {
+        let path = root().join(format!("config/{file}.toml"));
+        let config = engage_config::load_file(&path, &engage_runner::kinds(), &Placeholders).unwrap();
+        let built = engage_runner::build_connections(&config, &engage_runner::BuildOptions::default())
+            .unwrap_or_else(|e| panic!("{file}.toml: {e}"));
+        let got: Vec<(String, String, Vec<&str>)> = built
+            .iter()
+            .map(|c| {
+                let streams = c.connector.streams().iter().map(|s| s.name).collect();
+                (c.config.name.clone(), c.config.kind.clone(), streams)
+            })
+            .collect();
+        let want: Vec<(String, String, Vec<&str>)> =
+            expected.iter().map(|(n, k, s)| (n.to_string(), k.to_string(), s.to_vec())).collect();
+        assert_eq!(got, want, "{file}.toml");
+    }
+}
