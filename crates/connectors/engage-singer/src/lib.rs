@@ -556,8 +556,9 @@ impl Tap {
             .wait()
             .await
             .map_err(|e| ConnectorError::retry(format!("waiting for the tap `{}`: {e}", self.command)))?;
-        // The tap is gone, so its standard error is closed: take all of it.
-        let _ = (&mut self.stderr_task).await;
+        // The tap is gone, so its standard error closes: take all of it (a child the tap left
+        // running may hold it open, so not forever).
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), &mut self.stderr_task).await;
         page.checkpoint = self.checkpoint();
         if !self.ignored.is_empty() {
             let list: Vec<String> = self.ignored.iter().map(|(s, n)| format!("{s} ({n})")).collect();
