@@ -120,6 +120,9 @@ fn cdnow_example_syncs_every_purchase_as_an_order() {
 
 /// The examples of the generic connectors are not only valid TOML for `engage validate`: their
 /// connectors build from them (mappings, pagination styles, auth, paths), with the streams named.
+/// (connection, kind, streams) of an example.
+type Expected = (&'static str, &'static str, &'static [&'static str]);
+
 #[test]
 fn generic_connector_examples_build() {
     struct Placeholders;
@@ -128,7 +131,7 @@ fn generic_connector_examples_build() {
             Some(format!("placeholder-{}", name.to_lowercase()))
         }
     }
-    let cases: [(&str, &[(&str, &str, &[&str])]); 4] = [
+    let cases: [(&str, &[Expected]); 4] = [
         ("cdnow", &[("cdnow", "files", &["orders"])]),
         ("files", &[("shop-exports", "files", &["orders", "nps", "customers"])]),
         ("rest", &[("zendesk-users", "rest", &["users"]), ("reviews-api", "rest", &["reviews"])]),
