@@ -111,7 +111,7 @@ pub async fn demo(dir: Option<PathBuf>, records: usize) -> Result<(), Failure> {
     println!("starting the simulators on 127.0.0.1 ({records} records each)...");
     let sandbox = Sandbox::start(&simulator_names(), &options).await?;
     let config_path = dir.join("engage.toml");
-    write_config(&dir, &config_path, &sandbox)?;
+    write_config(&dir, &config_path, &sandbox, &options)?;
     println!("wrote {}", config_path.display());
 
     let config = load(&config_path)?;
@@ -152,11 +152,19 @@ pub async fn demo(dir: Option<PathBuf>, records: usize) -> Result<(), Failure> {
     Ok(())
 }
 
-fn write_config(dir: &Path, config_path: &Path, sandbox: &Sandbox) -> Result<(), Failure> {
+fn write_config(
+    dir: &Path,
+    config_path: &Path,
+    sandbox: &Sandbox,
+    options: &SandboxOptions,
+) -> Result<(), Failure> {
     let urls = sandbox.urls();
-    let mut text = String::from(
-        "# Written by `engage demo`: the built-in simulators on 127.0.0.1 (they stop when the demo ends).\n\n\
+    // The simulators' seed, size and clock make their data reproducible (tests rebuild it).
+    let mut text = format!(
+        "# Written by `engage demo`: the built-in simulators on 127.0.0.1 (they stop when the demo ends).\n\
+         # Simulators: seed {}, {} records each, clock {} (Unix seconds).\n\n\
          [store]\nurl = \"sqlite://engage.db\"\n",
+        options.seed, options.records, options.now
     );
     for c in CONNECTIONS {
         let (secret_key, secret_value) = (c.secret)();
