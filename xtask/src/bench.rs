@@ -11,7 +11,8 @@ pub fn run(args: &[String]) -> Result<()> {
     match args.first().map(String::as_str) {
         Some("store") => store(),
         Some("sync") => sync(),
-        _ => bail!("usage: cargo xtask bench <store|sync>"),
+        Some("metrics") => metrics(&args[1..]),
+        _ => bail!("usage: cargo xtask bench <store|sync|metrics>"),
     }
 }
 
@@ -76,6 +77,40 @@ fn sync() -> Result<()> {
     };
     let refs: Vec<&str> = figures.iter().map(String::as_str).collect();
     record("sync", "cargo xtask bench sync", &refs, &note)
+}
+
+/// `engage metrics overview` (a release build, timed as a user runs it) over a store of
+/// 10,000,000 interactions, on SQLite and on a fresh PostgreSQL cluster. Extra arguments go to
+/// the benchmark (`--interactions N --days D` for a smaller trial).
+fn metrics(extra: &[String]) -> Result<()> {
+    crate::run(crate::cargo().args(["build", "--release", "-p", "engage-cli", "--bin", "engage"]))?;
+    crate::run(crate::cargo().args(["bench", "-p", "engage-metrics", "--bench", "overview", "--no-run"]))?;
+    let engage = std::path::Path::new("target/release/engage").canonicalize()?;
+    let run = |backend: &str, pg: Option<&Cluster>| -> Result<String> {
+        let mut cmd = crate::cargo();
+        cmd.args(["bench", "-p", "engage-metrics", "--bench", "overview", "--", backend])
+            .args(extra)
+            .env("ENGAGE_BIN", &engage);
+        if let Some(c) = pg {
+            cmd.env(URL_VAR, c.url());
+        }
+        capture(&mut cmd)
+    };
+    // One backend at a time, each store deleted after its runs: both at once would need twice
+    // the disk.
+    let mut output = run("sqlite", None)?;
+    match Cluster::start_durable() {
+        Ok(cluster) => output.push_str(&run("postgres", Some(&cluster))?),
+        Err(e) => eprintln!("warning: PostgreSQL benchmark skipped: {e:#}"),
+    }
+    let figures: Vec<&str> = output.lines().filter(|l| l.starts_with("metrics/")).collect();
+    let command = format!("cargo xtask bench metrics {}", extra.join(" "));
+    record(
+        "metrics",
+        command.trim_end(),
+        &figures,
+        "Wall time of `engage --config C metrics overview --from 2025-10-02 --to 2025-12-31 --by week --format json` (a release build), process start included. PostgreSQL: a fresh local cluster with default settings.",
+    )
 }
 
 fn capture(cmd: &mut Command) -> Result<String> {
