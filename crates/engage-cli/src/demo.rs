@@ -32,23 +32,6 @@ const CONNECTIONS: &[DemoConnection] = &[
         secret: || ("api_token", engage_sandbox::zendesk::ZendeskOptions::default().api_token),
     },
     DemoConnection {
-        name: "freshdesk",
-        kind: "freshdesk",
-        simulator: "freshdesk",
-        // Counting replies costs one request per ticket (its conversations): minutes of the
-        // plan's credits for the demo's thousands of tickets, so the demo leaves it out.
-        options: || vec!["replies = false".to_owned()],
-        secret: || ("api_key", engage_sandbox::freshdesk::FreshdeskOptions::default().api_key),
-    },
-    DemoConnection {
-        name: "helpscout",
-        kind: "helpscout",
-        simulator: "helpscout",
-        options: || {
-            let sim = engage_sandbox::helpscout::HelpScoutOptions::default();
-            vec![format!("client_id = {:?}", sim.client_id)]
-        },
-    DemoConnection {
         name: "messenger",
         kind: "intercom",
         simulator: "intercom",
@@ -85,6 +68,25 @@ const CONNECTIONS: &[DemoConnection] = &[
         simulator: "klaviyo",
         options: Vec::new,
         secret: || ("api_key", engage_sandbox::klaviyo::KlaviyoOptions::default().api_key),
+    },
+    DemoConnection {
+        name: "freshdesk",
+        kind: "freshdesk",
+        simulator: "freshdesk",
+        // Counting replies costs one request per ticket (its conversations): minutes of the
+        // plan's credits for the demo's thousands of tickets, so the demo leaves it out.
+        options: || vec!["replies = false".to_owned()],
+        secret: || ("api_key", engage_sandbox::freshdesk::FreshdeskOptions::default().api_key),
+    },
+    DemoConnection {
+        name: "helpscout",
+        kind: "helpscout",
+        simulator: "helpscout",
+        options: || {
+            let sim = engage_sandbox::helpscout::HelpScoutOptions::default();
+            vec![format!("client_id = {:?}", sim.client_id)]
+        },
+        secret: || ("client_secret", engage_sandbox::helpscout::HelpScoutOptions::default().client_secret),
     },
 ];
 
