@@ -8,7 +8,9 @@ use chrono_tz::Tz;
 use engage_metrics::engine::{self, Path as ComputePath, Report, Request};
 use engage_metrics::reference::Outcome;
 use engage_metrics::score::ScoreConfig;
-use engage_metrics::{Filters, Grain, METRICS, OVERVIEW, Params, Unit, Window, customers, find, view};
+use engage_metrics::{
+    Filters, Grain, METRICS, NeutralPolicy, OVERVIEW, OneTouch, Params, Unit, Window, customers, find, view,
+};
 use engage_store::Store;
 use serde_json::{Value, json};
 
@@ -46,6 +48,62 @@ pub struct WindowArgs {
     /// Compute in Rust over the rows instead of in the database.
     #[arg(long)]
     pub reference: bool,
+    #[command(flatten)]
+    pub variants: VariantArgs,
+}
+
+/// The variants of the metrics whose definitions compete (defaults as in `engage metrics list`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct VariantArgs {
+    /// CSAT: the neutral midpoint of an odd scale counts as negative, or leaves the denominator.
+    #[arg(long, value_parser = ["negative", "exclude"], default_value = "negative")]
+    pub csat_neutral: String,
+    /// Open rate and click-to-open: count every unique open, machine opens included.
+    #[arg(long)]
+    pub all_opens: bool,
+    /// One-touch: `strict` (one reply, no reopen) or Zendesk's legacy (fewer than two replies).
+    #[arg(long, value_parser = ["strict", "zendesk-legacy"], default_value = "strict")]
+    pub one_touch: String,
+    /// A review is positive at this many stars or more.
+    #[arg(long, default_value_t = 4.0)]
+    pub positive_stars: f64,
+    /// CES: the scale aggregated (7 for CES 2.0, 5 for CES 1.0).
+    #[arg(long, default_value_t = 7)]
+    pub ces_points: u32,
+    /// Social interaction kinds that count as engagements (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub engagement_kinds: Vec<String>,
+}
+
+impl VariantArgs {
+    /// The metric parameters these flags select.
+    pub fn params(&self) -> Result<Params, Failure> {
+        if !(1.0..=5.0).contains(&self.positive_stars) {
+            return Err(anyhow::anyhow!("--positive-stars must be between 1 and 5").into());
+        }
+        let defaults = Params::default();
+        Ok(Params {
+            csat_neutral: if self.csat_neutral == "exclude" {
+                NeutralPolicy::ExcludeFromDenominator
+            } else {
+                NeutralPolicy::CountAsNegative
+            },
+            human_opens: !self.all_opens,
+            one_touch: if self.one_touch == "zendesk-legacy" {
+                OneTouch::ZendeskLegacy
+            } else {
+                OneTouch::Strict
+            },
+            positive_stars: self.positive_stars,
+            ces_points: self.ces_points,
+            engagement_kinds: if self.engagement_kinds.is_empty() {
+                defaults.engagement_kinds
+            } else {
+                self.engagement_kinds.clone()
+            },
+            ..defaults
+        })
+    }
 }
 
 impl WindowArgs {
@@ -139,7 +197,7 @@ pub async fn metric(
         window,
         grain,
         filters: args.filters(),
-        params: Params::default(),
+        params: args.variants.params()?,
         compare: args.compare,
         path: if args.reference { ComputePath::Reference } else { ComputePath::Auto },
     };
@@ -214,6 +272,7 @@ fn print_report(report: &Report, format: Format) -> Result<(), Failure> {
 /// previous period.
 pub async fn overview(config_path: &Path, args: &WindowArgs, format: Format) -> Result<(), Failure> {
     let (window, grain) = args.window()?;
+    let params = args.variants.params()?;
     let store = open(config_path).await?;
     let mut rows = Vec::new();
     let mut reports = Vec::new();
@@ -224,7 +283,7 @@ pub async fn overview(config_path: &Path, args: &WindowArgs, format: Format) -> 
             window,
             grain,
             filters: args.filters(),
-            params: Params::default(),
+            params: params.clone(),
             compare: true,
             path: if args.reference { ComputePath::Reference } else { ComputePath::Auto },
         };

@@ -226,3 +226,44 @@ async fn metrics_overview_and_customers() {
         String::from_utf8(engage(dir.path(), &["customers", "show", "ana@example.pl"]).stdout).unwrap();
     assert!(table.contains("engagement score: 100.0 (champion)"), "{table}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn variant_flags_select_the_definition() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = prepared(dir.path()).await;
+    let solved = |id: &str, replies: i64, reopens: i64| {
+        let at = Utc.with_ymd_and_hms(2024, 1, 10, 12, 0, 0).unwrap();
+        let t = Ticket {
+            status: Some("solved".into()),
+            created_at: Some(at),
+            solved_at: Some(at),
+            replies: Some(replies),
+            reopens: Some(reopens),
+            ..Ticket::default()
+        };
+        Record::new(id, raw(), t)
+    };
+    // Strict: one reply and no reopen (1 of 3). Zendesk's legacy: fewer than two replies (3 of 3).
+    let records = vec![solved("a", 1, 0), solved("b", 0, 0), solved("c", 1, 1)];
+    store
+        .commit_page("helpdesk", "tickets", PageWrite { records: &records, ..PageWrite::default() })
+        .await
+        .unwrap();
+    store.close().await;
+    let window =
+        ["metrics", "one_touch_rate", "--from", "2024-01-01", "--to", "2024-02-01", "--format", "json"];
+    let value = |extra: &[&str]| {
+        let args: Vec<&str> = window.iter().chain(extra).copied().collect();
+        json(&engage(dir.path(), &args))["total"]["value"].as_f64().unwrap()
+    };
+    assert!((value(&[]) - 1.0 / 3.0).abs() < 1e-12);
+    assert!((value(&["--one-touch", "strict"]) - 1.0 / 3.0).abs() < 1e-12);
+    assert_eq!(value(&["--one-touch", "zendesk-legacy"]), 1.0);
+    assert_eq!(value(&["--one-touch", "zendesk-legacy", "--reference"]), 1.0);
+    let bad = Command::new(env!("CARGO_BIN_EXE_engage"))
+        .current_dir(dir.path())
+        .args(["metrics", "one_touch_rate", "--one-touch", "loose"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "an unknown variant is a usage error");
+}
