@@ -549,7 +549,30 @@ fn three_runners_share_a_simulated_day() {
                 "{name}/{stream}: first due {first}, epoch {epoch}"
             );
             for pair in served.windows(2) {
-                assert_eq!(pair[1], cadence.next_after(pair[0]), "{name}/{stream}: served {served:?}");
+                if pair[1] != cadence.next_after(pair[0]) {
+                    // What the connection's runs and the runners said around the gap.
+                    let around = host.rows(
+                        &url,
+                        &format!(
+                            "SELECT stream, due_at, status, runner, started_at, finished_at, error FROM sync_runs \
+                             WHERE connection = '{name}' ORDER BY run_id"
+                        ),
+                    );
+                    let warnings: Vec<String> = (0..3)
+                        .flat_map(|i| {
+                            let log = std::fs::read_to_string(dir.path().join(format!("r{i}.log")))
+                                .unwrap_or_default();
+                            log.lines()
+                                .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                                .map(str::to_owned)
+                                .collect::<Vec<_>>()
+                        })
+                        .collect();
+                    panic!(
+                        "{name}/{stream}: due time {} follows {}; served {served:?}\nruns of {name}: {around:#?}\nwarnings: {warnings:#?}",
+                        pair[1], pair[0]
+                    );
+                }
             }
             let row = host.rows(
                 &url,
