@@ -56,7 +56,11 @@ async fn intercom() -> Subject {
     let options = IntercomOptions::new(7, 240);
     let token = options.access_token.clone();
     let sim = Sim::<Intercom>::start(options).await.expect("start the Intercom simulator");
-    Subject { kind: "intercom", sim: Box::new(sim), options: json!({ "access_token": token, "page_size": 100 }) }
+    Subject {
+        kind: "intercom",
+        sim: Box::new(sim),
+        options: json!({ "access_token": token, "page_size": 100 }),
+    }
 }
 
 async fn freshdesk() -> Subject {

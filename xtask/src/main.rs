@@ -230,7 +230,10 @@ fn connector_crates() -> Result<Vec<String>> {
 /// placeholder for every `${VAR}` the examples name.
 fn validate_examples() -> Result<()> {
     run(cargo().args(["build", "--quiet", "-p", "engage-cli"]))?;
-    let engage = project_root().join("target/debug/engage");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target"));
+    let engage = target.join("debug/engage");
     let mut files: Vec<PathBuf> = std::fs::read_dir("config")?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
