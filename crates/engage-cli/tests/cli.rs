@@ -37,8 +37,18 @@ fn init_validate_migrate_status() {
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "engage.toml: OK (0 connection(s), SQLite store)\n");
 
+    // Every migration the store ships, by the version its file name starts with.
+    let migrations =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../engage-store/migrations/sqlite");
+    let mut versions: Vec<u32> = std::fs::read_dir(migrations)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.split('_').next()?.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    assert!(versions.len() >= 3, "{versions:?}");
+    let listed = versions.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
     let out = engage(dir.path(), &["migrate"], &[]);
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "applied migration(s) 1, 2 (sqlite)\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("applied migration(s) {listed} (sqlite)\n"));
     let out = engage(dir.path(), &["migrate"], &[]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "store is up to date (sqlite)\n");
     assert!(dir.path().join("engage.db").exists(), "the store sits next to the config file");
