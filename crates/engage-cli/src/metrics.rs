@@ -274,9 +274,9 @@ pub async fn overview(config_path: &Path, args: &WindowArgs, format: Format) -> 
     let (window, grain) = args.window()?;
     let params = args.variants.params()?;
     let store = open(config_path).await?;
-    let mut rows = Vec::new();
-    let mut reports = Vec::new();
-    for name in OVERVIEW {
+    // The metrics are independent queries: they run side by side on the store's read pool.
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, name) in OVERVIEW.iter().enumerate() {
         let Some(metric) = find(name) else { continue };
         let request = Request {
             metric,
@@ -287,7 +287,20 @@ pub async fn overview(config_path: &Path, args: &WindowArgs, format: Format) -> 
             compare: true,
             path: if args.reference { ComputePath::Reference } else { ComputePath::Auto },
         };
-        let report = engine::compute(&store, &request).await?;
+        let store = store.clone();
+        tasks.spawn(async move { (i, engine::compute(&store, &request).await) });
+    }
+    let mut computed = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        let (i, report) = done.map_err(|e| anyhow::anyhow!("a metric task failed: {e}"))?;
+        computed.push((i, report?));
+    }
+    computed.sort_by_key(|(i, _)| *i);
+    store.close().await;
+    let mut rows = Vec::new();
+    let mut reports = Vec::new();
+    for (_, report) in computed {
+        let Some(metric) = find(report.metric) else { continue };
         let shown = |v| if format == Format::Table { display(report.unit, v) } else { number(v) };
         rows.push(vec![
             json!(metric.group),
@@ -298,7 +311,6 @@ pub async fn overview(config_path: &Path, args: &WindowArgs, format: Format) -> 
         ]);
         reports.push(report);
     }
-    store.close().await;
     if format == Format::Json {
         print_json(&reports)?;
         return Ok(());

@@ -7,7 +7,7 @@
 //! the median of several runs after one warm-up run.
 //!
 //! `cargo xtask bench metrics` runs it on SQLite and, when a PostgreSQL server is at hand, on
-//! PostgreSQL. Arguments: `[sqlite|postgres]... [--interactions N] [--days D]`; PostgreSQL needs
+//! PostgreSQL. Arguments: `[sqlite|postgres]... [--interactions N] [--days D] [--keep]`; PostgreSQL needs
 //! `ENGAGE_TEST_PG_URL`. Each store is deleted after its runs (10,000,000 interactions take
 //! about 3 GB on SQLite).
 
@@ -343,8 +343,14 @@ async fn main() {
             load_seconds,
             size.map_or(String::new(), |b| format!(", {:.1} GB on disk", b as f64 / 1e9)),
         );
-        drop(dir);
-        let _ = std::fs::remove_dir_all(&config_dir);
+        if args.iter().any(|a| a == "--keep") {
+            // For profiling: the store and its configuration stay.
+            eprintln!("kept: {}", config.display());
+            std::mem::forget(dir);
+        } else {
+            drop(dir);
+            let _ = std::fs::remove_dir_all(&config_dir);
+        }
     }
 }
 

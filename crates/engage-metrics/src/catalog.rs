@@ -573,8 +573,6 @@ pub const OVERVIEW: &[&str] = &[
     "reopen_rate",
     "aov",
     "guest_checkout_rate",
-    "conversion_rate",
     "dau_mau",
     "social_engagement_rate",
-    "advocate_rate",
 ];
