@@ -17,6 +17,7 @@
 //! # Ok(()) }
 //! ```
 
+mod credentials;
 pub mod faults;
 pub mod freshdesk;
 pub mod helpscout;

@@ -42,3 +42,16 @@ impl GroundTruth {
         }
     }
 }
+
+/// The records of `after` that are new or differ from `before` (what an incremental read after
+/// a mutation must deliver).
+pub fn changed(
+    before: &BTreeMap<String, TruthRecord>,
+    after: &BTreeMap<String, TruthRecord>,
+) -> BTreeMap<String, TruthRecord> {
+    after
+        .iter()
+        .filter(|(id, r)| before.get(*id) != Some(*r))
+        .map(|(id, r)| (id.clone(), r.clone()))
+        .collect()
+}

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use engage_sandbox::truth::changed;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -106,17 +107,6 @@ fn assert_matches(got: &BTreeMap<String, &Record>, truth: &BTreeMap<String, Trut
         let deleted_at = want.deleted.then(|| time(&want.raw["userUpdatedAt"]));
         assert_eq!(record.deleted_at, deleted_at, "{what}: deletion of {id}");
     }
-}
-
-fn changed(
-    before: &BTreeMap<String, TruthRecord>,
-    after: &BTreeMap<String, TruthRecord>,
-) -> BTreeMap<String, TruthRecord> {
-    after
-        .iter()
-        .filter(|(id, r)| before.get(*id) != Some(*r))
-        .map(|(id, r)| (id.clone(), r.clone()))
-        .collect()
 }
 
 /// A full read of every stream equals the ground truth — closed, pending and spam conversations

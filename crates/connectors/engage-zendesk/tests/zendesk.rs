@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use engage_sandbox::truth::changed;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,17 +146,6 @@ fn assert_matches(got: &BTreeMap<String, &Record>, truth: &BTreeMap<String, Trut
 }
 
 /// The truth records that differ between two snapshots (changed, deleted or created).
-fn changed(
-    before: &BTreeMap<String, TruthRecord>,
-    after: &BTreeMap<String, TruthRecord>,
-) -> BTreeMap<String, TruthRecord> {
-    after
-        .iter()
-        .filter(|(id, r)| before.get(*id) != Some(*r))
-        .map(|(id, r)| (id.clone(), r.clone()))
-        .collect()
-}
-
 /// A full read of every stream equals the ground truth, ids beyond 32 bits kept as their exact
 /// digits, the official examples verbatim at the head of each stream; malformed records (a
 /// non-integer id or an unparseable `created_at`, 8% of them) are quarantined with a reason

@@ -48,6 +48,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokio::time::Instant;
 
+use crate::credentials::{self, to_value};
 use crate::faults::Faults;
 use crate::rng;
 use crate::sim::{Control, MUTATION_STEP, Sim, SimConfig, SimState, Simulator};
@@ -652,10 +653,6 @@ async fn not_found(State(state): State<Arc<SimState<Freshdesk>>>) -> Response {
     state.sim.error_response(StatusCode::NOT_FOUND)
 }
 
-fn to_value<T: Serialize>(doc: &T) -> Value {
-    serde_json::to_value(doc).unwrap_or(Value::Null)
-}
-
 impl Simulator for Freshdesk {
     type Options = FreshdeskOptions;
     const NAME: &'static str = "freshdesk";
@@ -716,14 +713,7 @@ impl Simulator for Freshdesk {
 
     fn authenticate(&self, parts: &Parts) -> Result<String, Box<Response>> {
         let reject = || Box::new(self.error_response(StatusCode::UNAUTHORIZED));
-        let value =
-            parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(reject)?;
-        let encoded = value.strip_prefix("Basic ").ok_or_else(reject)?;
-        let decoded = STANDARD
-            .decode(encoded.trim())
-            .ok()
-            .and_then(|d| String::from_utf8(d).ok())
-            .ok_or_else(reject)?;
+        let decoded = credentials::basic(parts).ok_or_else(reject)?;
         // The API key is the user name; the password is ignored (the docs use `X`).
         let key = decoded.split_once(':').map_or(decoded.as_str(), |(k, _)| k);
         if key == self.api_key { Ok(key.to_owned()) } else { Err(reject()) }

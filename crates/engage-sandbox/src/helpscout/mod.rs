@@ -47,6 +47,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use crate::credentials::{self, to_value};
 use crate::faults::Faults;
 use crate::rate::{Admit, RateLimiter};
 use crate::rng;
@@ -598,10 +599,6 @@ async fn not_found(State(state): State<Arc<SimState<HelpScout>>>) -> Response {
     state.sim.error_response(StatusCode::NOT_FOUND)
 }
 
-fn to_value<T: Serialize>(doc: &T) -> Value {
-    serde_json::to_value(doc).unwrap_or(Value::Null)
-}
-
 impl Simulator for HelpScout {
     type Options = HelpScoutOptions;
     const NAME: &'static str = "helpscout";
@@ -664,9 +661,7 @@ impl Simulator for HelpScout {
             return Ok(TOKEN.to_owned());
         }
         let reject = || Box::new(self.error_response(StatusCode::UNAUTHORIZED));
-        let value =
-            parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(reject)?;
-        let token = value.strip_prefix("Bearer ").ok_or_else(reject)?.trim();
+        let token = credentials::bearer(parts).ok_or_else(reject)?;
         let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let Some(t) = tokens.get_mut(token) else { return Err(reject()) };
         let expired = t.issued.elapsed() >= Duration::from_secs(self.o.token_lifetime)

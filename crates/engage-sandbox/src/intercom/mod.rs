@@ -48,6 +48,7 @@ use base64::engine::general_purpose::STANDARD;
 use rand::seq::SliceRandom;
 use serde_json::{Value, json};
 
+use crate::credentials;
 use crate::faults::Faults;
 use crate::rng;
 use crate::sim::{Control, MUTATION_STEP, Sim, SimConfig, SimState, Simulator};
@@ -637,13 +638,7 @@ impl Simulator for Intercom {
     }
 
     fn authenticate(&self, parts: &Parts) -> Result<String, Box<Response>> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        match token {
+        match credentials::bearer(parts) {
             Some(t) if t == self.access_token => Ok(t.to_owned()),
             _ => Err(Box::new(self.error_response(StatusCode::UNAUTHORIZED))),
         }

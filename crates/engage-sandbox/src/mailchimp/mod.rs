@@ -41,11 +41,10 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use rand::Rng;
 use serde_json::{Map, Value, json};
 
+use crate::credentials;
 use crate::faults::Faults;
 use crate::rng;
 use crate::sim::{Control, MUTATION_STEP, Sim, SimConfig, SimState, Simulator};
@@ -860,17 +859,10 @@ impl Simulator for Mailchimp {
 
     fn authenticate(&self, parts: &Parts) -> Result<String, Box<Response>> {
         let reject = || Box::new(self.error_response(StatusCode::UNAUTHORIZED));
-        let value =
-            parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(reject)?;
-        if let Some(token) = value.strip_prefix("Bearer ") {
-            return if token.trim() == self.access_token { Ok("oauth".to_owned()) } else { Err(reject()) };
+        if let Some(token) = credentials::bearer(parts) {
+            return if token == self.access_token { Ok("oauth".to_owned()) } else { Err(reject()) };
         }
-        let encoded = value.strip_prefix("Basic ").ok_or_else(reject)?;
-        let decoded = STANDARD
-            .decode(encoded.trim())
-            .ok()
-            .and_then(|d| String::from_utf8(d).ok())
-            .ok_or_else(reject)?;
+        let decoded = credentials::basic(parts).ok_or_else(reject)?;
         let (_, key) = decoded.split_once(':').ok_or_else(reject)?;
         if key == self.api_key { Ok("key".to_owned()) } else { Err(reject()) }
     }

@@ -37,6 +37,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::credentials::{self, to_value};
 use crate::faults::Faults;
 use crate::rate::{Admit, RateLimiter};
 use crate::rng;
@@ -530,10 +531,6 @@ async fn not_found() -> Response {
     classic_error(StatusCode::NOT_FOUND, "InvalidEndpoint", "Not found")
 }
 
-fn to_value<T: Serialize>(doc: &T) -> Value {
-    serde_json::to_value(doc).unwrap_or(Value::Null)
-}
-
 impl Simulator for Zendesk {
     type Options = ZendeskOptions;
     const NAME: &'static str = "zendesk";
@@ -597,14 +594,7 @@ impl Simulator for Zendesk {
 
     fn authenticate(&self, parts: &Parts) -> Result<String, Box<Response>> {
         let reject = || Box::new(self.error_response(StatusCode::UNAUTHORIZED));
-        let value =
-            parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(reject)?;
-        let encoded = value.strip_prefix("Basic ").ok_or_else(reject)?;
-        let decoded = STANDARD
-            .decode(encoded.trim())
-            .ok()
-            .and_then(|d| String::from_utf8(d).ok())
-            .ok_or_else(reject)?;
+        let decoded = credentials::basic(parts).ok_or_else(reject)?;
         let (user, token) = decoded.split_once(':').ok_or_else(reject)?;
         let email = user.strip_suffix("/token").ok_or_else(reject)?;
         if email == self.email && token == self.api_token { Ok(email.to_owned()) } else { Err(reject()) }
