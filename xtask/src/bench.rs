@@ -48,7 +48,7 @@ fn sync() -> Result<()> {
         "engage-sandbox",
     ]))?;
     crate::run(crate::cargo().args(["bench", "-p", "engage-runner", "--bench", "sync_zendesk", "--no-run"]))?;
-    let sandbox = std::path::Path::new("target/release/engage-sandbox").canonicalize()?;
+    let sandbox = crate::target_dir().join("release/engage-sandbox").canonicalize()?;
     let mut figures = Vec::new();
     let mut rss = Vec::new();
     for tickets in ["100000", "200000", "1000000"] {
@@ -85,7 +85,7 @@ fn sync() -> Result<()> {
 fn metrics(extra: &[String]) -> Result<()> {
     crate::run(crate::cargo().args(["build", "--release", "-p", "engage-cli", "--bin", "engage"]))?;
     crate::run(crate::cargo().args(["bench", "-p", "engage-metrics", "--bench", "overview", "--no-run"]))?;
-    let engage = std::path::Path::new("target/release/engage").canonicalize()?;
+    let engage = crate::target_dir().join("release/engage").canonicalize()?;
     let run = |backend: &str, pg: Option<&Cluster>| -> Result<String> {
         let mut cmd = crate::cargo();
         cmd.args(["bench", "-p", "engage-metrics", "--bench", "overview", "--", backend])

@@ -2,18 +2,24 @@
 //!
 //! - `test`: the whole suite; with a throwaway PostgreSQL cluster on 127.0.0.1 when the
 //!   `initdb`/`pg_ctl` binaries are present (`ENGAGE_REQUIRE_POSTGRES=1` makes them required).
+//!   The singer tests' PyPI taps come from `ENGAGE_SINGER_TAPS` (default `target/singer-venv`,
+//!   where `.ci/run` installs them); without them those tests are skipped, unless
+//!   `ENGAGE_REQUIRE_SINGER_TAPS=1`, which makes a missing tap a failure.
 //! - `lint`: formatting, clippy, crate-boundary checks and `validate-examples`.
 //! - `ci`: `lint`, then `test`.
 //! - `validate-examples`: every file in `config/` must pass `engage validate`.
 //! - `bench store`: store upsert throughput on SQLite and PostgreSQL, recorded in
 //!   `docs/BENCHMARKS.md`.
 //! - `fuzz [SECONDS]`: a short run of the config-loader fuzz target.
+//! - `api-fuzz`: `engage serve` on a demo store, its OpenAPI description validated and
+//!   fuzzed with schemathesis (Python tools from `ENGAGE_PY_VENV`, default `target/py-venv`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+mod api_fuzz;
 mod bench;
 mod postgres;
 
@@ -28,9 +34,10 @@ fn main() -> Result<()> {
         Some("validate-examples") => validate_examples(),
         Some("bench") => bench::run(&args[1..]),
         Some("fuzz") => fuzz(args.get(1).map(String::as_str)),
+        Some("api-fuzz") => api_fuzz::api_fuzz(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|lint|ci|validate-examples|bench <store|sync>|fuzz [SECONDS]>"
+                "usage: cargo xtask <test|lint|ci|validate-examples|bench <store|sync>|fuzz [SECONDS]|api-fuzz>"
             );
             std::process::exit(2);
         }
@@ -68,6 +75,21 @@ fn require_postgres() -> bool {
     std::env::var("ENGAGE_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
 }
 
+/// The PyPI taps the singer tests run (`tests/tests/singer_pypi.rs`), one venv each.
+const SINGER_TAPS: &[&str] = &["tap-jsonl", "tap-spreadsheets"];
+
+/// The variable naming the folder of the taps' venvs (`<folder>/<tap>/bin/<tap>`).
+const SINGER_TAPS_VAR: &str = "ENGAGE_SINGER_TAPS";
+
+/// The folder of the singer tests' taps (`ENGAGE_SINGER_TAPS`, else `target/singer-venv`),
+/// when every tap is installed there.
+fn singer_taps(root: &Path) -> Option<PathBuf> {
+    let dir = std::env::var_os(SINGER_TAPS_VAR)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target").join("singer-venv"));
+    SINGER_TAPS.iter().all(|tap| dir.join(tap).join("bin").join(tap).is_file()).then_some(dir)
+}
+
 /// `cargo xtask test [extra cargo test args]`.
 fn test(extra: &[String]) -> Result<()> {
     let cluster = match postgres::Cluster::start() {
@@ -89,6 +111,26 @@ fn test(extra: &[String]) -> Result<()> {
         }
         None => {
             cmd.args(["--skip", "postgres::"]);
+        }
+    }
+    match singer_taps(&project_root()) {
+        Some(dir) => {
+            cmd.env(SINGER_TAPS_VAR, dir);
+        }
+        None if std::env::var("ENGAGE_REQUIRE_SINGER_TAPS").is_ok_and(|v| v == "1") => {
+            bail!(
+                "ENGAGE_REQUIRE_SINGER_TAPS=1 but {} are not installed under {SINGER_TAPS_VAR} or \
+                 target/singer-venv (.ci/run installs them)",
+                SINGER_TAPS.join(" and ")
+            );
+        }
+        None => {
+            eprintln!(
+                "warning: the singer tests with PyPI taps skipped: {} not installed",
+                SINGER_TAPS.join(", ")
+            );
+            eprintln!("warning: .ci/run installs them into target/singer-venv (CI requires them)");
+            cmd.args(["--skip", "pypi_tap_"]);
         }
     }
     let output = run_teed(&mut cmd)?;
@@ -226,14 +268,16 @@ fn connector_crates() -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/` of the workspace.
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| project_root().join("target"))
+}
+
 /// `cargo xtask validate-examples`: `engage validate` on every `config/*.toml`, with a
 /// placeholder for every `${VAR}` the examples name.
 fn validate_examples() -> Result<()> {
     run(cargo().args(["build", "--quiet", "-p", "engage-cli"]))?;
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| project_root().join("target"));
-    let engage = target.join("debug/engage");
+    let engage = target_dir().join("debug/engage");
     let mut files: Vec<PathBuf> = std::fs::read_dir("config")?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))

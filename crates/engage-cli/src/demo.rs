@@ -22,6 +22,40 @@ struct DemoConnection {
 
 const CONNECTIONS: &[DemoConnection] = &[
     DemoConnection {
+        name: "google-reviews",
+        kind: "google_business",
+        simulator: "google_business",
+        options: || {
+            let sim = engage_sandbox::google_business::GoogleBusinessOptions::default();
+            let locations = engage_sandbox::google_business::location_ids(sim.locations);
+            vec![
+                format!("account = {:?}", engage_sandbox::google_business::ACCOUNT),
+                format!("locations = {locations:?}"),
+            ]
+        },
+        secret: || {
+            ("access_token", engage_sandbox::google_business::GoogleBusinessOptions::default().access_token)
+        },
+    },
+    DemoConnection {
+        name: "yelp",
+        kind: "yelp",
+        simulator: "yelp",
+        options: || {
+            let sim = engage_sandbox::yelp::YelpOptions::default();
+            let businesses = engage_sandbox::yelp::business_ids(sim.businesses);
+            vec![format!("businesses = {businesses:?}"), format!("time_zone = {:?}", sim.time_zone)]
+        },
+        secret: || ("api_key", engage_sandbox::yelp::YelpOptions::default().api_key),
+    },
+    DemoConnection {
+        name: "trustpilot",
+        kind: "trustpilot",
+        simulator: "trustpilot",
+        options: || vec![format!("business_unit_id = {:?}", engage_sandbox::trustpilot::BUSINESS_UNIT)],
+        secret: || ("api_key", engage_sandbox::trustpilot::TrustpilotOptions::default().api_key),
+    },
+    DemoConnection {
         name: "helpdesk",
         kind: "zendesk",
         simulator: "zendesk",
@@ -63,6 +97,16 @@ const CONNECTIONS: &[DemoConnection] = &[
         secret: || ("api_key", engage_sandbox::mailchimp::MailchimpOptions::default().api_key),
     },
     DemoConnection {
+        name: "email-stats",
+        kind: "sendgrid",
+        simulator: "sendgrid",
+        options: || {
+            let sim = engage_sandbox::sendgrid::SendGridOptions::default();
+            vec![format!("categories = {:?}", sim.categories)]
+        },
+        secret: || ("api_key", engage_sandbox::sendgrid::SendGridOptions::default().api_key),
+    },
+    DemoConnection {
         name: "lifecycle",
         kind: "klaviyo",
         simulator: "klaviyo",
@@ -87,6 +131,65 @@ const CONNECTIONS: &[DemoConnection] = &[
             vec![format!("client_id = {:?}", sim.client_id)]
         },
         secret: || ("client_secret", engage_sandbox::helpscout::HelpScoutOptions::default().client_secret),
+    },
+    DemoConnection {
+        name: "ios-reviews",
+        kind: "app_store",
+        simulator: "app_store",
+        options: || {
+            let sim = engage_sandbox::app_store::AppStoreOptions::default();
+            vec![
+                format!("issuer_id = {:?}", sim.issuer_id),
+                format!("key_id = {:?}", sim.key_id),
+                format!("app_id = {:?}", sim.app_id),
+            ]
+        },
+        secret: || ("private_key", engage_sandbox::app_store::AppStoreOptions::default().private_key),
+    },
+    DemoConnection {
+        name: "android-reviews",
+        kind: "google_play",
+        simulator: "google_play",
+        options: || {
+            let sim = engage_sandbox::google_play::GooglePlayOptions::default();
+            vec![format!("package_name = {:?}", sim.package_name)]
+        },
+        secret: || ("access_token", engage_sandbox::google_play::GooglePlayOptions::default().access_token),
+    },
+    DemoConnection {
+        name: "shop",
+        kind: "shopify",
+        simulator: "shopify",
+        options: Vec::new,
+        secret: || ("access_token", engage_sandbox::shopify::ShopifyOptions::default().access_token),
+    },
+    DemoConnection {
+        name: "nps-survey",
+        kind: "delighted",
+        simulator: "delighted",
+        // The simulated project asks "How did you hear about us?" as question 21.
+        options: || vec![r#"questions = [{ question = "21", kind = "referral" }]"#.to_owned()],
+        secret: || ("api_key", engage_sandbox::delighted::DelightedOptions::default().api_key),
+    },
+    DemoConnection {
+        name: "feedback-form",
+        kind: "typeform",
+        simulator: "typeform",
+        options: || {
+            let sim = engage_sandbox::typeform::TypeformOptions::default();
+            let fields: Vec<String> = engage_sandbox::typeform::FIELD_MAPPING
+                .iter()
+                .map(|(field, kind, lo, hi)| {
+                    let scale = match (lo, hi) {
+                        (Some(lo), Some(hi)) => format!(", scale_min = {lo:?}, scale_max = {hi:?}"),
+                        _ => String::new(),
+                    };
+                    format!("{{ field = {field:?}, kind = {kind:?}{scale} }}")
+                })
+                .collect();
+            vec![format!("forms = [{:?}]", sim.form_id), format!("fields = [{}]", fields.join(", "))]
+        },
+        secret: || ("access_token", engage_sandbox::typeform::TypeformOptions::default().access_token),
     },
 ];
 
@@ -123,6 +226,10 @@ pub async fn demo(dir: Option<PathBuf>, records: usize) -> Result<(), Failure> {
     let outcomes =
         engage_runner::sync_selected(&store, &connections, &Selection::default(), &SyncOptions::default(), 4)
             .await?;
+    // The unified customers, as `engage sync` links them (the dashboard's customer pages).
+    if let Err(e) = engage_metrics::customers::link(&store).await {
+        eprintln!("warning: linking identities into customers failed: {e}");
+    }
     store.close().await;
     drop(sandbox);
 

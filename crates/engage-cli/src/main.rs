@@ -12,7 +12,9 @@ mod demo;
 mod metrics;
 mod output;
 mod run;
+mod serve;
 mod sync;
+mod webhook;
 
 /// Exit codes of `engage`, documented in the README.
 pub mod exit {
@@ -150,11 +152,24 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Receive pushed events (SendGrid's Event Webhook at /webhooks/sendgrid/CONNECTION) into the
+    /// store until SIGINT or SIGTERM.
+    Webhook {
+        /// IP:PORT to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+    },
     /// Keep every enabled connection synced on its schedule until SIGINT or SIGTERM.
     Run {
         /// Serve /metrics and /healthz at IP:PORT (overrides `[scheduler] metrics_address`).
         #[arg(long)]
         metrics_address: Option<std::net::SocketAddr>,
+        /// Also serve the HTTP API, the dashboard and /metrics at IP:PORT (see `engage serve`).
+        #[arg(long, value_name = "ADDR")]
+        serve: Option<std::net::SocketAddr>,
+        /// File holding the API token of --serve (else ENGAGE_API_TOKEN).
+        #[arg(long, requires = "serve")]
+        api_token_file: Option<PathBuf>,
         /// Run scheduler time this many times faster than wall time (for tests).
         #[arg(long, hide = true)]
         time_scale: Option<f64>,
@@ -162,12 +177,26 @@ enum Command {
         #[arg(long, hide = true)]
         time_epoch: Option<chrono::DateTime<chrono::Utc>>,
     },
+    /// Serve the read-only HTTP API (/api/..., /openapi.json, /healthz) and the dashboard until
+    /// SIGINT or SIGTERM. A non-loopback address requires an API token (bearer).
+    Serve {
+        /// IP:PORT to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// File holding the API token (else ENGAGE_API_TOKEN); every request must then send it
+        /// as `Authorization: Bearer TOKEN`.
+        #[arg(long)]
+        api_token_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 enum CustomersCommand {
     /// Link identities of every source into customers now (sync does it after each run).
     Link {
+        /// Relink the whole store from scratch instead of what changed since the last pass.
+        #[arg(long)]
+        full: bool,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -210,7 +239,8 @@ enum ClvCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A service logs what it does; one-shot commands only warnings.
-    let default_level = if matches!(cli.command, Command::Run { .. }) { "info" } else { "warn" };
+    let default_level =
+        if matches!(cli.command, Command::Run { .. } | Command::Serve { .. }) { "info" } else { "warn" };
     init_logging(cli.log_format, default_level);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -232,16 +262,20 @@ async fn run(cli: Cli) -> u8 {
         Command::Query { sql, format } => commands::query(config, &sql, format).await,
         Command::Status { runs: true, limit, format } => commands::status(config, limit, format).await,
         Command::Status { runs: false, format, .. } => run::status(config, format).await,
-        Command::Run { metrics_address, time_scale, time_epoch } => {
-            run::run(config, run::RunOptions { metrics_address, time_scale, time_epoch }).await
+        Command::Run { metrics_address, serve, api_token_file, time_scale, time_epoch } => {
+            let options = run::RunOptions { metrics_address, serve, api_token_file, time_scale, time_epoch };
+            run::run(config, options).await
+        }
+        Command::Serve { listen, api_token_file } => {
+            serve::serve(config, listen, api_token_file.as_ref()).await
         }
         Command::Metrics { name, window, format } => match name.as_str() {
             "list" => metrics::list(format),
             "overview" => metrics::overview(config, &window, format).await,
             name => metrics::metric(config, name, &window, format).await,
         },
-        Command::Customers { command: CustomersCommand::Link { format } } => {
-            metrics::link(config, format).await
+        Command::Customers { command: CustomersCommand::Link { full, format } } => {
+            metrics::link(config, full, format).await
         }
         Command::Customers { command: CustomersCommand::Show { email, tz, score_config, format } } => {
             metrics::show(config, &email, &tz, score_config.as_ref(), format).await
@@ -250,6 +284,7 @@ async fn run(cli: Cli) -> u8 {
             metrics::clv_fit(config, calibration_end, &tz, &connection, format).await
         }
         Command::Demo { dir, records } => demo::demo(dir, records).await,
+        Command::Webhook { listen } => webhook::webhook(config, listen).await,
         Command::Sandbox { names, records } => demo::sandbox(names, records).await,
         Command::Check { connection } => sync::check(config, connection.as_deref()).await,
         Command::Sync { connections, stream, full_refresh, format } => {

@@ -323,10 +323,10 @@ pub async fn overview(config_path: &Path, args: &WindowArgs, format: Format) -> 
     Ok(())
 }
 
-/// `engage customers link`: links identities into customers now.
-pub async fn link(config_path: &Path, format: Format) -> Result<(), Failure> {
+/// `engage customers link [--full]`: links identities into customers now.
+pub async fn link(config_path: &Path, full: bool, format: Format) -> Result<(), Failure> {
     let store = open(config_path).await?;
-    let stats = customers::link(&store).await?;
+    let stats = if full { customers::link_full(&store).await? } else { customers::link(&store).await? };
     store.close().await;
     let value = serde_json::to_value(&stats)?;
     let columns: Vec<String> = value.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default();

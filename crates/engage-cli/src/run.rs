@@ -19,6 +19,10 @@ use crate::output::{Table, print_table};
 pub struct RunOptions {
     /// Serves `/metrics` and `/healthz` here (overrides `[scheduler] metrics_address`).
     pub metrics_address: Option<SocketAddr>,
+    /// Also serves the HTTP API, the dashboard and `/metrics` here (`engage serve`'s server).
+    pub serve: Option<SocketAddr>,
+    /// The API token of `serve`, from this file (else `ENGAGE_API_TOKEN`).
+    pub api_token_file: Option<std::path::PathBuf>,
     /// Scheduler time runs this many times faster than wall time (tests).
     pub time_scale: Option<f64>,
     /// The wall time at which scheduler time starts running faster (tests; default: now).
@@ -28,6 +32,11 @@ pub struct RunOptions {
 /// `engage run`: syncs every enabled connection on its schedule until SIGINT or SIGTERM.
 pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), Failure> {
     let config = load(config_path)?;
+    // A refused --serve address fails before anything starts.
+    if let Some(addr) = options.serve {
+        let token = crate::serve::api_token(options.api_token_file.as_ref())?;
+        engage_server::check_listen(addr, token.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
     let store = Store::open(&store_url(&config, config_path)).await?;
     let connections = engage_runner::build_connections(&config, &BuildOptions::default())?;
     let clock = match options.time_scale {
@@ -51,6 +60,20 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), Failure>
         }
         None => None,
     };
+    let api = match options.serve {
+        Some(addr) => {
+            let mut server =
+                crate::serve::prepare(store.clone(), &config, addr, options.api_token_file.as_ref())?;
+            let observed = scheduler.observed();
+            server.prometheus = Some(std::sync::Arc::new(move || observed.metrics.render()));
+            let (bound, task) = engage_server::serve(addr, server, stop_server.clone())
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            eprintln!("serving the dashboard, API and /metrics on http://{bound}/");
+            Some(task)
+        }
+        None => None,
+    };
     let streams = scheduler.plans().count();
     let connections = config.connections.iter().filter(|c| c.enabled).count();
     eprintln!(
@@ -59,6 +82,9 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), Failure>
     let result = scheduler.run(shutdown).await;
     stop_server.cancel();
     if let Some(task) = server {
+        task.await.ok();
+    }
+    if let Some(task) = api {
         task.await.ok();
     }
     store.close().await;

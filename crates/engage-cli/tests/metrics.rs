@@ -217,6 +217,12 @@ async fn metrics_overview_and_customers() {
 
     let linked = json(&engage(dir.path(), &["customers", "link", "--format", "json"]));
     assert_eq!(linked[0]["customers"], 4);
+    let full = json(&engage(dir.path(), &["customers", "link", "--full", "--format", "json"]));
+    assert_eq!(
+        (&full[0]["customers"], &full[0]["created"], &full[0]["relinked"]),
+        (&4.into(), &0.into(), &0.into()),
+        "a full pass after an incremental one changes nothing"
+    );
     let ana = json(&engage(dir.path(), &["customers", "show", "ANA@example.pl", "--format", "json"]));
     assert_eq!(ana["email"], "ana@example.pl");
     assert_eq!(ana["timeline"].as_array().unwrap().len(), 1);

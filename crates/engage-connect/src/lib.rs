@@ -14,6 +14,7 @@
 mod connector;
 mod error;
 pub mod http;
+pub mod language;
 pub mod mapping;
 mod paging;
 pub mod time;

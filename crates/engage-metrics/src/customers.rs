@@ -1,11 +1,22 @@
 //! The unified customer: identities of every source linked into customers by normalised email,
-//! phone and source ids, merged when identities meet, rebuilt incrementally (only changes are
-//! written; an unchanged store gets no writes).
+//! phone and source ids, merged when identities meet, rebuilt incrementally.
+//!
+//! A pass reads only what changed since the last one (identities by their change time, the
+//! email references records have named since), finds the customers that own the keys involved
+//! (`customer_keys`), widens that region until it is closed — every identity, reference and key
+//! linked to it is in — and links the region exactly as a full pass would link the whole store.
+//! So merges and splits come out the same either way, and a pass costs in proportion to the
+//! people touched, not to the size of the store. Only changes are written; an unchanged store
+//! gets no writes.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use chrono::{Duration, Utc};
 use engage_model::normalize_email;
-use engage_store::{CustomerPlan, CustomerRef, IdentityLink, PlannedCustomer, Store, StoredCustomer};
+use engage_store::{
+    CustomerKey, CustomerPlan, CustomerRef, IdentityLink, KeyOwner, KeyPlan, PlannedCustomer, Store,
+    StoredCustomer,
+};
 use serde::Serialize;
 
 /// A linking key: one way a person is recognised.
@@ -17,6 +28,28 @@ pub enum Key {
     Email(String),
     /// A phone number reduced to its digits (with a leading `+` kept), at least 7 digits.
     Phone(String),
+}
+
+impl Key {
+    /// The key as the store keeps it.
+    pub fn stored(&self) -> CustomerKey {
+        let (kind, scope, value) = match self {
+            Key::Source(connection, id) => ("source", connection.as_str(), id.as_str()),
+            Key::Email(email) => ("email", "", email.as_str()),
+            Key::Phone(phone) => ("phone", "", phone.as_str()),
+        };
+        CustomerKey { kind: kind.to_owned(), scope: scope.to_owned(), value: value.to_owned() }
+    }
+
+    /// The key the store kept, if its kind is known.
+    pub fn from_stored(key: &CustomerKey) -> Option<Key> {
+        match key.kind.as_str() {
+            "source" => Some(Key::Source(key.scope.clone(), key.value.clone())),
+            "email" => Some(Key::Email(key.value.clone())),
+            "phone" => Some(Key::Phone(key.value.clone())),
+            _ => None,
+        }
+    }
 }
 
 /// Reduces a phone number to `+` and digits; `None` below 7 digits.
@@ -118,6 +151,17 @@ pub fn plan(
     refs: &[CustomerRef],
     existing: &[StoredCustomer],
 ) -> (CustomerPlan, LinkStats) {
+    let (plan, stats, _) = plan_with_keys(identities, refs, existing);
+    (plan, stats)
+}
+
+/// [`plan`], plus every key of every customer with its owner after the plan.
+pub fn plan_with_keys(
+    identities: &[IdentityLink],
+    refs: &[CustomerRef],
+    existing: &[StoredCustomer],
+) -> (CustomerPlan, LinkStats, Vec<(CustomerKey, KeyOwner)>) {
+    let mut keys: Vec<(CustomerKey, KeyOwner)> = Vec::new();
     let mut groups: Vec<Vec<Key>> = identities.iter().map(identity_keys).collect();
     groups.extend(refs.iter().map(ref_keys).filter(|g| !g.is_empty()));
     let comps = components(&groups);
@@ -174,6 +218,11 @@ pub fn plan(
             kept_ids.insert(id);
         }
         stats.customers += 1;
+        let owner = match id {
+            Some(id) if !changed && moves.is_empty() => KeyOwner::Existing(id),
+            _ => KeyOwner::Planned(result.customers.len()),
+        };
+        keys.extend(comp.iter().map(|k| (k.stored(), owner)));
         if changed || !moves.is_empty() {
             let index = result.customers.len();
             result.customers.push(planned);
@@ -191,18 +240,98 @@ pub fn plan(
             stats.merged += 1;
         }
     }
-    (result, stats)
+    (result, stats, keys)
 }
 
-/// Links every identity of the store into customers, writing only what changed.
+/// How far before the last pass's start a pass reads changes again: a page committed while
+/// that pass ran may carry an earlier time. Reading a change twice is harmless.
+const OVERLAP: Duration = Duration::minutes(5);
+
+/// Links what changed since the last pass (everything, the first time), writing only changes.
 pub async fn link(store: &Store) -> Result<LinkStats, engage_store::StoreError> {
-    let identities = store.identity_links().await?;
-    let refs = store.customer_refs().await?;
-    let existing = store.customers().await?;
-    let (p, stats) = plan(&identities, &refs, &existing);
-    if !p.customers.is_empty() || !p.delete.is_empty() {
-        store.apply_customer_plan(&p).await?;
+    match store.linked_through().await? {
+        None => link_full(store).await,
+        Some(since) => link_changes(store, since - OVERLAP).await,
     }
+}
+
+/// Links the whole store from scratch (and rebuilds the key table), writing only changes.
+pub async fn link_full(store: &Store) -> Result<LinkStats, engage_store::StoreError> {
+    let started = Utc::now();
+    let identities = store.identity_links().await?;
+    let refs = store.customer_refs_since(None).await?;
+    let existing = store.customers().await?;
+    let (p, stats, keys) = plan_with_keys(&identities, &refs, &existing);
+    store.apply_link(&p, Some(&KeyPlan { replace_for: None, keys, linked_through: Some(started) })).await?;
+    Ok(stats)
+}
+
+/// Links the identities changed and the references recorded at or after `since`, with every
+/// customer they touch.
+pub async fn link_changes(
+    store: &Store,
+    since: chrono::DateTime<Utc>,
+) -> Result<LinkStats, engage_store::StoreError> {
+    let started = Utc::now();
+    let changed = store.identities_changed_since(since).await?;
+    let new_refs = store.customer_refs_since(Some(since)).await?;
+    if changed.is_empty() && new_refs.is_empty() {
+        let customers = store.customer_count().await?;
+        return Ok(LinkStats { customers, ..LinkStats::default() });
+    }
+    // The region: the customers owning any key involved, widened until closed.
+    let mut region: BTreeSet<i64> = changed.iter().filter_map(|(i, _)| i.customer_id).collect();
+    let mut seen: BTreeSet<Key> = BTreeSet::new();
+    let mut pending: BTreeSet<Key> = changed.iter().flat_map(|(i, _)| identity_keys(i)).collect();
+    pending.extend(new_refs.iter().flat_map(ref_keys));
+    let mut identities: BTreeMap<(String, String, String), IdentityLink> = changed
+        .iter()
+        .filter(|(_, deleted)| !deleted)
+        .map(|(i, _)| ((i.connection.clone(), i.stream.clone(), i.source_id.clone()), i.clone()))
+        .collect();
+    let mut refs: BTreeSet<CustomerRef> = new_refs.into_iter().collect();
+    let mut loaded: BTreeSet<i64> = BTreeSet::new();
+    while !pending.is_empty() {
+        let batch: Vec<Key> =
+            std::mem::take(&mut pending).into_iter().filter(|k| seen.insert(k.clone())).collect();
+        if batch.is_empty() {
+            break;
+        }
+        let stored: Vec<CustomerKey> = batch.iter().map(Key::stored).collect();
+        region.extend(store.customer_key_owners(&stored).await?.into_iter().map(|(_, id)| id));
+        // References naming the batch's emails or source ids.
+        let emails: Vec<String> =
+            batch.iter().filter_map(|k| if let Key::Email(e) = k { Some(e.clone()) } else { None }).collect();
+        let sources: Vec<(String, String)> = batch
+            .iter()
+            .filter_map(|k| if let Key::Source(c, s) = k { Some((c.clone(), s.clone())) } else { None })
+            .collect();
+        for r in store.customer_refs_matching(&emails, &sources).await? {
+            pending.extend(ref_keys(&r).into_iter().filter(|k| !seen.contains(k)));
+            refs.insert(r);
+        }
+        // Customers newly in the region bring their identities and keys.
+        let fresh: Vec<i64> = region.difference(&loaded).copied().collect();
+        if !fresh.is_empty() {
+            loaded.extend(&fresh);
+            for i in store.identities_of_customers(&fresh).await? {
+                pending.extend(identity_keys(&i).into_iter().filter(|k| !seen.contains(k)));
+                identities.entry((i.connection.clone(), i.stream.clone(), i.source_id.clone())).or_insert(i);
+            }
+            for (k, _) in store.keys_of_customers(&fresh).await? {
+                pending.extend(Key::from_stored(&k).filter(|k| !seen.contains(k)));
+            }
+        }
+    }
+    let region: Vec<i64> = region.into_iter().collect();
+    let existing = store.customers_by_id(&region).await?;
+    let identities: Vec<IdentityLink> = identities.into_values().collect();
+    let refs: Vec<CustomerRef> = refs.into_iter().collect();
+    let (p, mut stats, keys) = plan_with_keys(&identities, &refs, &existing);
+    store
+        .apply_link(&p, Some(&KeyPlan { replace_for: Some(region), keys, linked_through: Some(started) }))
+        .await?;
+    stats.customers = store.customer_count().await?;
     Ok(stats)
 }
 

@@ -14,6 +14,8 @@ pub fn descriptors() -> Vec<Descriptor> {
         engage_connect::descriptor::<engage_mailchimp::Mailchimp>(),
         #[cfg(feature = "klaviyo")]
         engage_connect::descriptor::<engage_klaviyo::Klaviyo>(),
+        #[cfg(feature = "sendgrid")]
+        engage_connect::descriptor::<engage_sendgrid::SendGrid>(),
         #[cfg(feature = "freshdesk")]
         engage_connect::descriptor::<engage_freshdesk::Freshdesk>(),
         #[cfg(feature = "helpscout")]
@@ -28,6 +30,22 @@ pub fn descriptors() -> Vec<Descriptor> {
         engage_connect::descriptor::<engage_intercom::Intercom>(),
         #[cfg(feature = "liveagent")]
         engage_connect::descriptor::<engage_liveagent::LiveAgent>(),
+        #[cfg(feature = "typeform")]
+        engage_connect::descriptor::<engage_typeform::Typeform>(),
+        #[cfg(feature = "app_store")]
+        engage_connect::descriptor::<engage_app_store::AppStore>(),
+        #[cfg(feature = "google_play")]
+        engage_connect::descriptor::<engage_google_play::GooglePlay>(),
+        #[cfg(feature = "google_business")]
+        engage_connect::descriptor::<engage_google_business::GoogleBusiness>(),
+        #[cfg(feature = "yelp")]
+        engage_connect::descriptor::<engage_yelp::Yelp>(),
+        #[cfg(feature = "trustpilot")]
+        engage_connect::descriptor::<engage_trustpilot::Trustpilot>(),
+        #[cfg(feature = "delighted")]
+        engage_connect::descriptor::<engage_delighted::Delighted>(),
+        #[cfg(feature = "shopify")]
+        engage_connect::descriptor::<engage_shopify::Shopify>(),
     ]
 }
 

@@ -17,9 +17,13 @@
 //! # Ok(()) }
 //! ```
 
+pub mod app_store;
 mod credentials;
+pub mod delighted;
 pub mod faults;
 pub mod freshdesk;
+pub mod google_business;
+pub mod google_play;
 pub mod helpscout;
 pub mod intercom;
 pub mod klaviyo;
@@ -28,12 +32,18 @@ pub mod mailchimp;
 pub mod postmark;
 pub mod rate;
 pub mod registry;
+mod review_sites;
 pub mod rng;
+pub mod sendgrid;
+pub mod shopify;
 pub mod sim;
 pub mod text;
 pub mod time;
 pub mod timeline;
+pub mod trustpilot;
 pub mod truth;
+pub mod typeform;
+pub mod yelp;
 pub mod zendesk;
 
 pub use faults::{Fault, Faults};

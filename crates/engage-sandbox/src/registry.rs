@@ -3,22 +3,48 @@
 use std::collections::BTreeMap;
 use std::io;
 
+use crate::app_store::{AppStore, AppStoreOptions};
+use crate::delighted::{Delighted, DelightedOptions};
 use crate::faults::Faults;
 use crate::freshdesk::{Freshdesk, FreshdeskOptions};
+use crate::google_business::{GoogleBusiness, GoogleBusinessOptions};
+use crate::google_play::{GooglePlay, GooglePlayOptions};
 use crate::helpscout::{HelpScout, HelpScoutOptions};
 use crate::intercom::{Intercom, IntercomOptions};
 use crate::klaviyo::{Klaviyo, KlaviyoOptions};
 use crate::liveagent::{LiveAgent, LiveAgentOptions};
 use crate::mailchimp::{Mailchimp, MailchimpOptions};
 use crate::postmark::{Postmark, PostmarkOptions};
+use crate::sendgrid::{SendGrid, SendGridOptions};
+use crate::shopify::{Shopify, ShopifyOptions};
 use crate::sim::{DEFAULT_NOW, Sim, Simulator};
 use crate::timeline::Mutation;
+use crate::trustpilot::{Trustpilot, TrustpilotOptions};
 use crate::truth::GroundTruth;
+use crate::typeform::{Typeform, TypeformOptions};
+use crate::yelp::{Yelp, YelpOptions};
 use crate::zendesk::{Zendesk, ZendeskOptions};
 
 /// Names of the simulators [`start`] knows.
-pub const SIMULATORS: &[&str] =
-    &["zendesk", "freshdesk", "helpscout", "intercom", "liveagent", "postmark", "mailchimp", "klaviyo"];
+pub const SIMULATORS: &[&str] = &[
+    "zendesk",
+    "freshdesk",
+    "helpscout",
+    "intercom",
+    "liveagent",
+    "postmark",
+    "mailchimp",
+    "klaviyo",
+    "typeform",
+    "delighted",
+    "shopify",
+    "sendgrid",
+    "google_business",
+    "yelp",
+    "trustpilot",
+    "app_store",
+    "google_play",
+];
 
 /// Options shared by every simulator started by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -142,6 +168,81 @@ pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn R
             o.sim.records = options.records;
             o.sim.now = options.now;
             Ok(Box::new(Sim::<HelpScout>::start(o).await?))
+        }
+        "sendgrid" => {
+            let mut o =
+                if options.unlimited { SendGridOptions::unlimited() } else { SendGridOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<SendGrid>::start(o).await?))
+        }
+        "shopify" => {
+            let mut o =
+                if options.unlimited { ShopifyOptions::unlimited() } else { ShopifyOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Shopify>::start(o).await?))
+        }
+        "delighted" => {
+            let mut o =
+                if options.unlimited { DelightedOptions::unlimited() } else { DelightedOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Delighted>::start(o).await?))
+        }
+        "google_business" => {
+            let mut o = if options.unlimited {
+                GoogleBusinessOptions::unlimited()
+            } else {
+                GoogleBusinessOptions::default()
+            };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<GoogleBusiness>::start(o).await?))
+        }
+        "yelp" => {
+            let mut o = if options.unlimited { YelpOptions::unlimited() } else { YelpOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Yelp>::start(o).await?))
+        }
+        "trustpilot" => {
+            let mut o =
+                if options.unlimited { TrustpilotOptions::unlimited() } else { TrustpilotOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Trustpilot>::start(o).await?))
+        }
+        "app_store" => {
+            let mut o =
+                if options.unlimited { AppStoreOptions::unlimited() } else { AppStoreOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<AppStore>::start(o).await?))
+        }
+        "google_play" => {
+            let mut o =
+                if options.unlimited { GooglePlayOptions::unlimited() } else { GooglePlayOptions::default() };
+            o.sim.seed = options.seed;
+            // Play shows one week of an app's reviews: a tenth of the main size.
+            o.sim.records = options.records.div_ceil(10);
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<GooglePlay>::start(o).await?))
+        }
+        "typeform" => {
+            let mut o =
+                if options.unlimited { TypeformOptions::unlimited() } else { TypeformOptions::default() };
+            o.sim.seed = options.seed;
+            o.sim.records = options.records;
+            o.sim.now = options.now;
+            Ok(Box::new(Sim::<Typeform>::start(o).await?))
         }
         other => Err(io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -34,7 +34,9 @@ mod sqlite;
 pub mod testing;
 
 pub use aggregate::{AggregateQuery, AggregateRow, Cond, CustomerCounts, CustomerQuery, Expr, Lit, Measure};
-pub use customers::{CustomerPlan, CustomerRef, IdentityLink, PlannedCustomer, StoredCustomer};
+pub use customers::{
+    CustomerKey, CustomerPlan, CustomerRef, IdentityLink, KeyOwner, KeyPlan, PlannedCustomer, StoredCustomer,
+};
 pub use query::{QueryResult, query_read_only};
 pub use read::{ReadFilter, StoredEntity, default_time_column};
 pub use runs::{RunId, RunStatus, RunSummary, ScheduledRun, SyncRun};

@@ -10,11 +10,13 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/sqlite/0001_initial.sql")),
     (2, "scheduler", include_str!("../migrations/sqlite/0002_scheduler.sql")),
     (3, "interaction_keys", include_str!("../migrations/sqlite/0003_interaction_keys.sql")),
+    (4, "customer_links", include_str!("../migrations/sqlite/0004_customer_links.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
     (2, "scheduler", include_str!("../migrations/postgres/0002_scheduler.sql")),
     (3, "interaction_keys", include_str!("../migrations/postgres/0003_interaction_keys.sql")),
+    (4, "customer_links", include_str!("../migrations/postgres/0004_customer_links.sql")),
 ];
 
 fn migrator(list: &'static [(i64, &'static str, &'static str)]) -> Migrator {
@@ -47,6 +49,9 @@ pub(crate) async fn apply(pool: &Pool) -> Result<Vec<i64>> {
     let now_applied: Vec<i64> = list.iter().map(|m| m.0).filter(|v| !applied.contains(v)).collect();
     if now_applied.contains(&3) {
         fill_interaction_emails(pool).await?;
+    }
+    if now_applied.contains(&4) {
+        crate::customers::fill_customer_refs(pool).await?;
     }
     Ok(now_applied)
 }
@@ -118,7 +123,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn migration_3_fills_in_the_emails_of_earlier_interactions() {
+    async fn migrations_3_and_4_fill_in_the_emails_and_references_of_earlier_records() {
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .max_connections(1)
             .connect("sqlite::memory:")
@@ -137,7 +142,7 @@ mod tests {
             .unwrap();
         }
         let pool = Pool::Sqlite(pool);
-        assert_eq!(apply(&pool).await.unwrap(), vec![3]);
+        assert_eq!(apply(&pool).await.unwrap(), vec![3, 4]);
         let Pool::Sqlite(p) = &pool else { unreachable!() };
         let rows: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT source_id, customer_email_normalized FROM interactions ORDER BY source_id",
@@ -149,5 +154,11 @@ mod tests {
             rows,
             [("1".into(), Some("ana@example.com".into())), ("2".into(), None), ("3".into(), None)]
         );
+        let refs: Vec<(String, String, String)> =
+            sqlx::query_as("SELECT connection, source_id, email FROM customer_refs")
+                .fetch_all(p)
+                .await
+                .unwrap();
+        assert_eq!(refs, [("c".into(), String::new(), "ana@example.com".into())]);
     }
 }

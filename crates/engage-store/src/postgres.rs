@@ -114,6 +114,7 @@ pub(crate) async fn commit_page(
         query = query.bind(raws).bind(deleted);
         stats.written += query.execute(&mut *tx).await?.rows_affected();
     }
+    crate::customers::write_refs_postgres(&mut tx, connection, groups, now).await?;
     for q in page.quarantined {
         sqlx::query(
             "INSERT INTO quarantine (connection, stream, fingerprint, source_id, raw, reason, run_id, quarantined_at) \

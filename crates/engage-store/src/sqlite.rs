@@ -54,6 +54,7 @@ pub(crate) async fn commit_page(
             stats.written += query.execute(&mut *tx).await?.rows_affected();
         }
     }
+    crate::customers::write_refs_sqlite(&mut tx, connection, groups, &now_text).await?;
     for q in page.quarantined {
         sqlx::query(
             "INSERT INTO quarantine (connection, stream, fingerprint, source_id, raw, reason, run_id, quarantined_at) \

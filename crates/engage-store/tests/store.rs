@@ -443,6 +443,6 @@ async fn migrating_twice_applies_nothing(backend: Backend) {
     assert_eq!(t.store.migrate().await.unwrap(), Vec::<i64>::new());
     let (url, _dir) = engage_store::testing::fresh_url(backend).await;
     let store = engage_store::Store::connect(&url).await.unwrap();
-    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3]);
+    assert_eq!(store.migrate().await.unwrap(), vec![1, 2, 3, 4]);
     assert_eq!(store.backend(), backend);
 }

@@ -29,6 +29,8 @@ use engage_store::testing::{TestStore, fresh_store};
 use engage_store::{Backend, RunStatus, query_read_only};
 use tokio_util::sync::CancellationToken;
 
+pub mod files;
+
 /// What the kit needs to know about the connector under test.
 pub struct Subject {
     /// The connector kind (`zendesk`...).
@@ -65,6 +67,18 @@ pub async fn conformance(backend: Backend, subject: Subject) {
 /// changed, because the vendor lists some records only on request (Freshdesk's deleted and spam
 /// tickets): `unchanged_requests` names those streams and their count; the others make one.
 pub async fn conformance_with(backend: Backend, subject: Subject, unchanged_requests: &[(&str, u64)]) {
+    kit(backend, subject, unchanged_requests, true).await;
+}
+
+/// The kit for a source read without a network (local files, [`files::FileSource`]): checks
+/// (1)–(4), with `unchanged_requests` counting what the source counts as requests (files
+/// opened: 0 for a files connection with nothing changed), then a full sync of the changed
+/// source into a fresh store. Transport faults (5) and credentials (6) have no meaning there.
+pub async fn conformance_local(backend: Backend, subject: Subject, unchanged_requests: &[(&str, u64)]) {
+    kit(backend, subject, unchanged_requests, false).await;
+}
+
+async fn kit(backend: Backend, subject: Subject, unchanged_requests: &[(&str, u64)], remote: bool) {
     let base = Faults { malformed_rate: 0.02, ..Faults::default() };
     subject.sim.set_all_faults(base.clone());
     let connector = connector(&subject);
@@ -127,6 +141,13 @@ pub async fn conformance_with(backend: Backend, subject: Subject, unchanged_requ
     }
     sync_all(&resumed, connector.as_ref(), &streams, &SyncOptions::default(), true).await;
     assert_matches_truth(&resumed, &streams, &subject.sim.ground_truth(), "interrupted syncs, resumed").await;
+
+    if !remote {
+        let fresh = fresh_store(backend).await;
+        sync_all(&fresh, connector.as_ref(), &streams, &SyncOptions::default(), true).await;
+        assert_matches_truth(&fresh, &streams, &subject.sim.ground_truth(), "full sync after changes").await;
+        return;
+    }
 
     // 5. Transport faults and 429s are retried; the result is still exact.
     for retry_after in [Some(1), None] {

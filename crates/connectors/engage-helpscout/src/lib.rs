@@ -19,7 +19,7 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use engage_connect::http::{Auth, HttpClient, Response};
+use engage_connect::http::{Auth, HttpClient};
 use engage_connect::{
     Checkpoint, Connector, ConnectorContext, ConnectorError, Field, FieldType, Page, PageStream, Schema,
     Secret, Step, StreamSpec, SyncMode, paged,
@@ -91,11 +91,6 @@ fn format_time(t: DateTime<Utc>) -> String {
 
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     engage_connect::time::parse_timestamp(text)
-}
-
-/// The server's clock, from a response's `Date` header.
-fn server_time(response: &Response) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc2822(response.header("date")?).ok().map(|t| t.with_timezone(&Utc))
 }
 
 #[async_trait]
@@ -273,7 +268,7 @@ impl HelpScout {
             };
             let (response, body) = request.send_parsed::<HalPage>().await?;
             // The first answer of a run dates it, in the server's own clock.
-            state.started = state.started.or_else(|| server_time(&response)).or(Some(run_start));
+            state.started = state.started.or_else(|| response.server_time()).or(Some(run_start));
             let mut page = Page::default();
             for item in body.embedded.get(list.key).map(Vec::as_slice).unwrap_or_default() {
                 match (list.map)(item) {

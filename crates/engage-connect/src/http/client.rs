@@ -27,6 +27,10 @@ use crate::ConnectorError;
 /// rate limit is normal, failing is not).
 const MAX_THROTTLED: u32 = 20;
 
+/// Reads the wait a vendor's 429 asks for from its body (a daily quota that says so only in its
+/// error code); `None` leaves the decision to the headers and the backoff.
+pub type ThrottleBody = Arc<dyn Fn(&[u8]) -> Option<Duration> + Send + Sync>;
+
 /// Shared counters of one client and its clones.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HttpStats {
@@ -75,6 +79,7 @@ struct Inner {
     max_retries: u32,
     backoff: Backoff,
     max_wait: Duration,
+    throttle_body: Option<ThrottleBody>,
     rng: Mutex<SmallRng>,
     stats: Counters,
 }
@@ -90,7 +95,6 @@ impl fmt::Debug for HttpClient {
 }
 
 /// Configures an [`HttpClient`].
-#[derive(Debug)]
 pub struct HttpClientBuilder {
     connection: String,
     base_url: Option<Url>,
@@ -103,6 +107,16 @@ pub struct HttpClientBuilder {
     max_concurrent: Option<usize>,
     headers: Vec<(String, String)>,
     advertised_window: Duration,
+    throttle_body: Option<ThrottleBody>,
+}
+
+impl fmt::Debug for HttpClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpClientBuilder")
+            .field("connection", &self.connection)
+            .field("auth", &self.auth.kind())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpClientBuilder {
@@ -176,6 +190,14 @@ impl HttpClientBuilder {
         self
     }
 
+    /// Lets the vendor's 429 body say how long to wait (checked before the headers): Yelp's
+    /// daily quota is only told apart from its per-second limit by the error code. A wait
+    /// longer than `max_wait` becomes an error of class `Retry` with `retry_after`.
+    pub fn throttle_body(mut self, read: impl Fn(&[u8]) -> Option<Duration> + Send + Sync + 'static) -> Self {
+        self.throttle_body = Some(Arc::new(read));
+        self
+    }
+
     /// A header sent with every request (`Accept`, an API revision...). Not for secrets: use
     /// [`Auth::Header`].
     pub fn default_header(mut self, name: &str, value: &str) -> Self {
@@ -224,6 +246,7 @@ impl HttpClientBuilder {
                 max_retries: self.max_retries,
                 backoff: self.backoff,
                 max_wait: self.max_wait,
+                throttle_body: self.throttle_body,
                 rng: Mutex::new(SmallRng::from_os_rng()),
                 stats: Counters::default(),
             }),
@@ -279,6 +302,7 @@ impl HttpClient {
             max_concurrent: None,
             headers: Vec::new(),
             advertised_window: Duration::from_secs(60),
+            throttle_body: None,
         }
     }
 
@@ -403,7 +427,10 @@ impl HttpClient {
                 }
                 Outcome::Done(Box::new(self.response(raw)))
             }
-            429 => Outcome::Throttled { wait: throttle_wait(&raw.headers, SystemTime::now()) },
+            429 => Outcome::Throttled {
+                wait: (self.inner.throttle_body.as_ref().and_then(|read| read(&raw.body)))
+                    .or_else(|| throttle_wait(&raw.headers, SystemTime::now())),
+            },
             401 if reauth => Outcome::Reauthorize,
             408 | 500..=599 => Outcome::Transient {
                 cause: status,
@@ -826,6 +853,11 @@ impl Response {
     /// Header `name`, when present and text.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The server's clock when it answered, from the `Date` header.
+    pub fn server_time(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc2822(self.header("date")?).ok().map(|t| t.with_timezone(&chrono::Utc))
     }
 }
 

@@ -34,5 +34,5 @@ mod retry;
 mod tests;
 
 pub use auth::Auth;
-pub use client::{HttpClient, HttpClientBuilder, HttpStats, Request, Response};
+pub use client::{HttpClient, HttpClientBuilder, HttpStats, Request, Response, ThrottleBody};
 pub use paginate::{FetchedPage, PageCursor, Pagination, Paginator, RequestSpec, next_link, pointer_str};

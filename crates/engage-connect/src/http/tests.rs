@@ -289,6 +289,33 @@ async fn endless_429s_fail_after_their_budget() {
     assert_eq!(client.stats(), stats(21, 20, 21, 1));
 }
 
+/// A vendor's 429 body can name the wait (a daily quota): long waits become `retry_after`,
+/// short ones are waited out, and bodies the reader does not know fall back to the headers.
+#[tokio::test(start_paused = true)]
+async fn a_429_body_reader_decides_the_wait() {
+    let read = |body: &[u8]| match body {
+        b"daily" => Some(secs(7_200)),
+        b"second" => Some(secs(1)),
+        _ => None,
+    };
+    let (base, calls) = scripted(vec![(429, vec![], "daily")]).await;
+    let err = builder(&base).throttle_body(read).build().unwrap().get("/x").send().await.unwrap_err();
+    assert_eq!((err.class, err.status, err.retry_after), (ErrorClass::Retry, Some(429), Some(secs(7_200))));
+    assert_eq!(calls.load(SeqCst), 1);
+
+    let (base, calls) = scripted(vec![(429, vec![], "second"), OK_JSON]).await;
+    let client = builder(&base).throttle_body(read).build().unwrap();
+    let start = Instant::now();
+    client.get("/x").send().await.unwrap();
+    assert_eq!((start.elapsed(), calls.load(SeqCst)), (secs(1), 2));
+
+    let (base, _) = scripted(vec![(429, vec![("Retry-After", "3".into())], "other"), OK_JSON]).await;
+    let client = builder(&base).throttle_body(read).build().unwrap();
+    let start = Instant::now();
+    client.get("/x").send().await.unwrap();
+    assert_eq!(start.elapsed(), secs(3));
+}
+
 #[tokio::test(start_paused = true)]
 async fn waits_beyond_max_wait_are_returned_as_retry_after() {
     let (base, calls) = scripted(vec![(429, vec![("Retry-After", "3600".into())], "daily quota")]).await;
