@@ -212,7 +212,13 @@ pub async fn demo(dir: Option<PathBuf>, records: usize) -> Result<(), Failure> {
             std::fs::remove_file(path)?;
         }
     }
-    let options = SandboxOptions { records, seed: 1, unlimited: false, now: chrono::Utc::now().timestamp() };
+    let options = SandboxOptions {
+        records,
+        seed: 1,
+        unlimited: false,
+        now: chrono::Utc::now().timestamp(),
+        cache_pages: false,
+    };
     println!("starting the simulators on 127.0.0.1 ({records} records each)...");
     let sandbox = Sandbox::start(&simulator_names(), &options).await?;
     let config_path = dir.join("engage.toml");
@@ -349,7 +355,13 @@ pub async fn sandbox(names: Vec<String>, records: usize) -> Result<(), Failure> 
     } else {
         names.iter().map(String::as_str).collect()
     };
-    let options = SandboxOptions { records, seed: 1, unlimited: false, now: chrono::Utc::now().timestamp() };
+    let options = SandboxOptions {
+        records,
+        seed: 1,
+        unlimited: false,
+        now: chrono::Utc::now().timestamp(),
+        cache_pages: false,
+    };
     let sandbox = Sandbox::start(&names, &options).await?;
     for (name, url) in sandbox.urls() {
         println!("{name}: {url}");

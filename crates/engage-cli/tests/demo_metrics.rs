@@ -86,7 +86,8 @@ fn demo_overview_equals_the_metrics_of_the_ground_truth() {
     // The ground truth of every simulator the demo ran, rebuilt with its seed, size and clock.
     let mut truth: BTreeMap<(String, String, String), bool> = BTreeMap::new();
     for (connection, kind) in &connections {
-        let options = SandboxOptions { records: RECORDS, seed: 1, unlimited: false, now: clock };
+        let options =
+            SandboxOptions { records: RECORDS, seed: 1, unlimited: false, now: clock, cache_pages: false };
         let sim = rt.block_on(engage_sandbox::registry::start(kind, &options)).unwrap();
         for (stream, records) in sim.ground_truth().streams {
             for (id, record) in records {

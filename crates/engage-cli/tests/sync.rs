@@ -318,7 +318,8 @@ fn demo_syncs_every_simulated_record_and_reports_from_the_store() {
     for (connection, kind) in &connections {
         assert!(engage_sandbox::SIMULATORS.contains(&kind.as_str()), "{kind} has no simulator");
         let truth = rt.block_on(async {
-            let options = SandboxOptions { records: 300, seed: 1, unlimited: false, now: clock };
+            let options =
+                SandboxOptions { records: 300, seed: 1, unlimited: false, now: clock, cache_pages: false };
             engage_sandbox::registry::start(kind, &options).await.unwrap().ground_truth()
         });
         assert!(!truth.streams.is_empty(), "{kind}");

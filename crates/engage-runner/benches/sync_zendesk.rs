@@ -3,6 +3,11 @@
 //! SQLite store. Prints tickets per second, peak RSS of this process, and the requests a second
 //! sync with no changes makes.
 //!
+//! The simulator shares the machine's cores with the sync, so it is started with
+//! `--cache-pages` and an untimed warm-up sync into a scratch store (in a child process, so that
+//! it leaves this process's peak RSS alone) renders every page first: the timed sync then costs
+//! the simulator little more than writing bytes to a socket, as a remote vendor would.
+//!
 //! Usage: `sync_zendesk TICKETS` with `ENGAGE_SANDBOX_BIN` pointing at the `engage-sandbox`
 //! binary (`cargo xtask bench sync` builds it and runs this for several sizes, one process
 //! each, so that every peak RSS is its own).
@@ -26,8 +31,44 @@ fn peak_rss_mib() -> f64 {
     kib / 1024.0
 }
 
+/// The untimed warm-up: one sync of every ticket at `base_url` into a scratch store.
+async fn warm_up(base_url: &str) {
+    let t = fresh_store(Backend::Sqlite).await;
+    let (connector, _) = connector(base_url);
+    let outcome = sync_stream(&t.store, connector.as_ref(), "bench", "tickets", &SyncOptions::default())
+        .await
+        .expect("warm-up sync");
+    assert_eq!(outcome.error, None);
+}
+
+fn connector(base_url: &str) -> (Box<dyn engage_connect::DynConnector>, engage_connect::HttpClients) {
+    let defaults = engage_sandbox::zendesk::ZendeskOptions::default();
+    let options = serde_json::json!({ "email": defaults.email, "api_token": defaults.api_token });
+    build_connector("zendesk", "bench", Some(base_url), None, &options, &BuildOptions::default())
+        .expect("connector")
+}
+
+/// User plus system CPU seconds of process `pid` so far (`/proc/PID/stat`, in clock ticks of
+/// 1/100 s, the Linux default).
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name and state.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, base_url, ..] = args.as_slice()
+        && flag == "--warm-up"
+    {
+        warm_up(base_url).await;
+        return;
+    }
     let tickets: usize = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with('-'))
@@ -36,7 +77,7 @@ async fn main() {
     let sandbox_bin =
         std::env::var("ENGAGE_SANDBOX_BIN").expect("ENGAGE_SANDBOX_BIN: path of the engage-sandbox binary");
     let mut sim = Command::new(sandbox_bin)
-        .args(["zendesk", "--records", &tickets.to_string(), "--unlimited"])
+        .args(["zendesk", "--records", &tickets.to_string(), "--unlimited", "--cache-pages"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -49,19 +90,32 @@ async fn main() {
     let base_url = urls["zendesk"].as_str().expect("zendesk URL").to_owned();
 
     let t = fresh_store(Backend::Sqlite).await;
-    let defaults = engage_sandbox::zendesk::ZendeskOptions::default();
-    let options = serde_json::json!({ "email": defaults.email, "api_token": defaults.api_token });
-    let (connector, http) =
-        build_connector("zendesk", "bench", Some(&base_url), None, &options, &BuildOptions::default())
-            .expect("connector");
+    let (connector, http) = connector(&base_url);
 
+    let warm_up = Command::new(std::env::current_exe().expect("the bench's own path"))
+        .args(["--warm-up", &base_url])
+        .status()
+        .expect("start the warm-up sync");
+    assert!(warm_up.success(), "warm-up sync failed: {warm_up}");
+
+    let sim_pid = sim.id().to_string();
+    let (cpu_before, sim_cpu_before) = (cpu_seconds("self"), cpu_seconds(&sim_pid));
     let started = Instant::now();
     let outcome = sync_stream(&t.store, connector.as_ref(), "bench", "tickets", &SyncOptions::default())
         .await
         .expect("sync");
     let secs = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds("self") - cpu_before;
+    let sim_cpu = cpu_seconds(&sim_pid) - sim_cpu_before;
     assert_eq!(outcome.error, None);
     let rss = peak_rss_mib();
+    if std::env::var_os("ENGAGE_BENCH_THREADS").is_some() {
+        for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+            let tid = task.file_name().to_string_lossy().into_owned();
+            let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            eprintln!("thread {tid} {}: {:.2} s CPU", name.trim(), cpu_seconds(&format!("self/task/{tid}")));
+        }
+    }
     if std::env::var_os("ENGAGE_BENCH_RSS_DETAIL").is_some() {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         for l in status.lines().filter(|l| l.starts_with("Rss") || l.starts_with("VmHWM")) {
@@ -78,7 +132,7 @@ async fn main() {
 
     println!(
         "sync/zendesk/sqlite: {} tickets ({} pages) in {secs:.2} s = {:.0} tickets/s; peak RSS {rss:.1} MiB; \
-         re-sync with no changes: {} request(s), {} written",
+         CPU {cpu:.2} s (simulator {sim_cpu:.2} s); re-sync with no changes: {} request(s), {} written",
         outcome.records,
         outcome.pages,
         outcome.records as f64 / secs,

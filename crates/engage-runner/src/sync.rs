@@ -2,7 +2,9 @@
 //!
 //! Fetching page k+1 overlaps writing page k: the connector's page stream feeds a bounded
 //! channel that the committer drains, so at most `buffer` pages wait in memory whatever the
-//! size of the stream.
+//! size of the stream. When the committer falls behind, it writes the pages waiting for it in
+//! one transaction (up to [`BATCH_RECORDS`] records) with the last one's checkpoint: fewer,
+//! larger commits, and still a checkpoint only together with every record before it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +17,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::RunnerError;
 
-/// Progress of one stream, reported after each committed page.
+/// Most records the committer gathers from waiting pages into one transaction.
+const BATCH_RECORDS: usize = 2_000;
+
+/// Progress of one stream, reported after each commit.
 #[derive(Debug, Clone, Serialize)]
 pub struct Progress {
     /// Connection name.
@@ -42,7 +47,7 @@ pub struct SyncOptions {
     pub full_refresh: bool,
     /// Cancelled by Ctrl-C: pages already fetched are committed, then the sync stops.
     pub cancel: CancellationToken,
-    /// Called after each committed page.
+    /// Called after each commit (of one page, or of several waiting pages together).
     pub progress: Option<ProgressFn>,
     /// Pages fetched ahead of the committer.
     pub buffer: usize,
@@ -50,7 +55,7 @@ pub struct SyncOptions {
 
 impl Default for SyncOptions {
     fn default() -> Self {
-        Self { full_refresh: false, cancel: CancellationToken::new(), progress: None, buffer: 2 }
+        Self { full_refresh: false, cancel: CancellationToken::new(), progress: None, buffer: 1 }
     }
 }
 
@@ -172,7 +177,16 @@ pub async fn sync_scheduled_stream(
             (store.clone(), connection.to_owned(), stream.to_owned(), options.progress.clone());
         tokio::spawn(async move {
             let mut tally = Tally::default();
-            while let Some(page) = rx.recv().await {
+            while let Some(mut page) = rx.recv().await {
+                let mut pages = 1;
+                while page.records.len() < BATCH_RECORDS {
+                    let Ok(next) = rx.try_recv() else { break };
+                    page.records.extend(next.records);
+                    page.quarantined.extend(next.quarantined);
+                    page.checkpoint = next.checkpoint;
+                    page.notes.extend(next.notes);
+                    pages += 1;
+                }
                 let write = PageWrite {
                     records: &page.records,
                     quarantined: &page.quarantined,
@@ -183,7 +197,7 @@ pub async fn sync_scheduled_stream(
                     Ok(stats) => stats,
                     Err(error) => return (tally, Some(error)),
                 };
-                tally.pages += 1;
+                tally.pages += pages;
                 tally.records +=
                     page.records.iter().filter(|r| primary.is_none_or(|kind| r.kind() == kind)).count()
                         as u64;

@@ -96,8 +96,37 @@ use futures::StreamExt;
 engage_store::on_both_backends!(
     syncs_every_page_then_resumes,
     failure_keeps_the_last_committed_checkpoint,
-    cancel_commits_fetched_pages_and_stops
+    cancel_commits_fetched_pages_and_stops,
+    waiting_pages_are_committed_together_and_the_last_version_wins
 );
+
+/// Yields `pages` pages at once, each with `per_page` tickets of its own plus a new version of
+/// the ticket `shared` (its `replies` is the page number).
+struct Burst {
+    pages: usize,
+    per_page: usize,
+}
+
+#[async_trait]
+impl DynConnector for Burst {
+    fn kind(&self) -> &'static str {
+        "burst"
+    }
+    fn streams(&self) -> Vec<StreamSpec> {
+        Scripted::new(0, 0).streams()
+    }
+    async fn check(&self) -> Result<(), ConnectorError> {
+        Ok(())
+    }
+    fn read(&self, _stream: &str, _checkpoint: Option<Checkpoint>) -> PageStream<'_> {
+        Box::pin(futures::stream::iter(0..self.pages).map(move |n| {
+            let mut records: Vec<_> =
+                (0..self.per_page).map(|i| sample_ticket(&format!("{n:03}-{i:03}"), 1, 300)).collect();
+            records.push(sample_ticket("shared", n as u32, 300));
+            Ok(Page { records, quarantined: Vec::new(), checkpoint: json!({ "page": n }), notes: Vec::new() })
+        }))
+    }
+}
 
 async fn syncs_every_page_then_resumes(backend: Backend) {
     let t = fresh_store(backend).await;
@@ -156,4 +185,35 @@ async fn cancel_commits_fetched_pages_and_stops(backend: Backend) {
     assert_eq!(checkpoint["page"].as_u64(), Some(committed - 1));
     assert_eq!(t.store.count_rows("tickets").await.unwrap() as u64, committed * 10);
     assert_eq!(t.store.recent_runs(1).await.unwrap()[0].status, RunStatus::Cancelled);
+}
+
+/// A committer that falls behind writes the waiting pages in one transaction: every record
+/// once, the latest version of a record repeated across those pages, the last page's
+/// checkpoint, and fewer commits than pages.
+async fn waiting_pages_are_committed_together_and_the_last_version_wins(backend: Backend) {
+    let t = fresh_store(backend).await;
+    let commits = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = commits.clone();
+    let options = SyncOptions {
+        buffer: 8,
+        progress: Some(std::sync::Arc::new(move |p: &engage_runner::Progress| {
+            seen.lock().unwrap().push(p.pages)
+        })),
+        ..SyncOptions::default()
+    };
+    let connector = Burst { pages: 30, per_page: 100 };
+    let outcome = sync_stream(&t.store, &connector, "c", "tickets", &options).await.unwrap();
+    assert_eq!(outcome.status, RunStatus::Succeeded);
+    assert_eq!((outcome.pages, outcome.records), (30, 30 * 101));
+    assert_eq!(t.store.count_rows("tickets").await.unwrap(), 30 * 100 + 1);
+    assert_eq!(t.store.checkpoint("c", "tickets").await.unwrap(), Some(json!({"page": 29})));
+    let shared =
+        engage_store::query_read_only(&t.url, "SELECT replies FROM tickets WHERE source_id = 'shared'")
+            .await
+            .unwrap();
+    assert_eq!(shared.rows, vec![vec![json!(29)]]);
+    let commits = commits.lock().unwrap().clone();
+    assert_eq!(commits.last(), Some(&30));
+    assert!(commits.windows(2).all(|w| w[0] < w[1]), "{commits:?}");
+    assert!(commits.len() < 30, "pages waiting for the committer were committed together: {commits:?}");
 }

@@ -57,11 +57,14 @@ pub struct SandboxOptions {
     pub unlimited: bool,
     /// The simulators' clock at start (Unix seconds).
     pub now: i64,
+    /// Zendesk: serve an export page rendered earlier again from memory when the same query
+    /// repeats (benchmarks; see `ZendeskOptions::cache_pages`).
+    pub cache_pages: bool,
 }
 
 impl Default for SandboxOptions {
     fn default() -> Self {
-        SandboxOptions { seed: 1, records: 1_000, unlimited: false, now: DEFAULT_NOW }
+        SandboxOptions { seed: 1, records: 1_000, unlimited: false, now: DEFAULT_NOW, cache_pages: false }
     }
 }
 
@@ -111,6 +114,7 @@ pub async fn start(name: &str, options: &SandboxOptions) -> io::Result<Box<dyn R
             o.sim.seed = options.seed;
             o.sim.records = options.records;
             o.sim.now = options.now;
+            o.cache_pages = options.cache_pages;
             Ok(Box::new(Sim::<Zendesk>::start(o).await?))
         }
         "intercom" => {

@@ -200,6 +200,7 @@ impl Store {
                     .foreign_keys(true);
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
+                    .test_before_acquire(false)
                     .connect_with(options.clone())
                     .await
                     .map_err(open_err)?;

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use engage_connect::Page;
-use engage_model::{Identity, Quarantined, Record, SurveyKind, SurveyResponse, Ticket, raw_json};
+use engage_model::{Identity, Quarantined, Record, SurveyKind, SurveyResponse, Ticket};
 use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -108,10 +108,6 @@ fn time(value: Option<&Value>, field: &str) -> Result<Option<DateTime<Utc>>, Str
     engage_connect::time::json_timestamp(value).map_err(|e| format!("{field}: {e}"))
 }
 
-fn payload(text: &str) -> Result<Box<RawValue>, String> {
-    raw_json(text).map_err(|e| format!("payload: {e}"))
-}
-
 /// A record that could not be mapped, kept as received with the reason.
 fn quarantine(item: &RawValue, reason: String) -> Quarantined {
     let id = serde_json::from_str::<IdOnly>(item.get()).ok().and_then(|f| text(f.id.as_ref()));
@@ -162,7 +158,7 @@ fn ticket(
     };
     let raw = match metric {
         Some((metric_raw, _)) => with_metric_set(item.get(), metric_raw.get())?,
-        None => payload(item.get())?,
+        None => item.to_owned(),
     };
     let status = text(fields.status.as_ref()).map(|s| s.to_lowercase());
     let deleted = status.as_deref() == Some("deleted");
@@ -192,11 +188,20 @@ fn ticket(
     Ok([if deleted { record.deleted(updated_at.unwrap_or(created_at)) } else { record }])
 }
 
-/// The ticket's exact text with `"metric_set": <metric text>` added as its last member.
+/// The ticket's exact text with `"metric_set": <metric text>` added as its last member, built
+/// in one buffer of the final size.
 fn with_metric_set(ticket: &str, metric: &str) -> Result<Box<RawValue>, String> {
+    const KEY: &str = r#""metric_set":"#;
     let inner = ticket.trim_end().strip_suffix('}').ok_or("ticket: not a JSON object")?;
-    let separator = if inner.trim_end().ends_with('{') { "" } else { "," };
-    payload(&format!(r#"{inner}{separator}"metric_set":{metric}}}"#))
+    let mut text = String::with_capacity(inner.len() + 1 + KEY.len() + metric.len() + 1);
+    text.push_str(inner);
+    if !inner.trim_end().ends_with('{') {
+        text.push(',');
+    }
+    text.push_str(KEY);
+    text.push_str(metric);
+    text.push('}');
+    RawValue::from_string(text).map_err(|e| format!("payload: {e}"))
 }
 
 /// Users of one export page → identities; a user with `active: false` was deleted.
@@ -213,7 +218,7 @@ pub(crate) fn users(items: &[Box<RawValue>]) -> Page {
         };
         let inactive = fields.active.as_ref().and_then(Value::as_bool) == Some(false);
         let deleted_at = if inactive { identity.updated_at.or(identity.created_at) } else { None };
-        let record = Record::new(id, payload(item.get())?, identity);
+        let record = Record::new(id, item.to_owned(), identity);
         Ok([match deleted_at {
             Some(at) => record.deleted(at),
             None => record,
@@ -246,7 +251,7 @@ pub(crate) fn ratings(items: &[Box<RawValue>]) -> Page {
             answered_at: time(fields.get("updated_at"), "updated_at")?
                 .or(time(fields.get("created_at"), "created_at")?),
         };
-        Ok([Record::new(id, payload(item.get())?, response)])
+        Ok([Record::new(id, item.to_owned(), response)])
     })
 }
 

@@ -512,6 +512,9 @@ enum Outcome {
     Reauthorize,
 }
 
+/// The most a response's `Content-Length` may reserve up front (64 MiB).
+const PREALLOCATE_LIMIT: u64 = 64 << 20;
+
 /// A response read to the end.
 struct Raw {
     status: StatusCode,
@@ -521,9 +524,15 @@ struct Raw {
 }
 
 async fn fetch(http: &reqwest::Client, request: reqwest::Request) -> Result<Raw, reqwest::Error> {
-    let response = http.execute(request).await?;
+    let mut response = http.execute(request).await?;
     let (status, headers, url) = (response.status(), response.headers().clone(), response.url().clone());
-    let body = response.bytes().await?.to_vec();
+    // One copy into a buffer sized from Content-Length (capped: the header is the server's
+    // word), instead of collecting the chunks and copying them twice.
+    let expected = response.content_length().unwrap_or(0).min(PREALLOCATE_LIMIT) as usize;
+    let mut body = Vec::with_capacity(expected);
+    while let Some(chunk) = response.chunk().await? {
+        body.extend_from_slice(&chunk);
+    }
     Ok(Raw { status, headers, url, body })
 }
 

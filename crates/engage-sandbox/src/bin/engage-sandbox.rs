@@ -1,14 +1,16 @@
 //! Runs simulators in their own process (for benchmarks and the CLI):
-//! `engage-sandbox zendesk --records 200000 --seed 1 [--unlimited] [--now UNIX|wall]`.
+//! `engage-sandbox zendesk --records 200000 --seed 1 [--unlimited] [--cache-pages] [--now UNIX|wall]`.
 //! Prints one JSON line `{"zendesk":"http://127.0.0.1:PORT"}` and runs until killed or until
-//! standard input closes.
+//! standard input closes. `--cache-pages` keeps the Zendesk export pages it has rendered and
+//! serves them again when the same query repeats (for benchmarks).
 
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
 use engage_sandbox::{SIMULATORS, Sandbox, SandboxOptions};
 
-const USAGE: &str = "usage: engage-sandbox NAME... [--records N] [--seed N] [--unlimited] [--now UNIX|wall]";
+const USAGE: &str =
+    "usage: engage-sandbox NAME... [--records N] [--seed N] [--unlimited] [--cache-pages] [--now UNIX|wall]";
 
 fn parse(args: &[String]) -> Result<(Vec<String>, SandboxOptions), String> {
     let mut names = Vec::new();
@@ -20,6 +22,7 @@ fn parse(args: &[String]) -> Result<(Vec<String>, SandboxOptions), String> {
             "--records" => options.records = value(arg)?.parse().map_err(|e| format!("--records: {e}"))?,
             "--seed" => options.seed = value(arg)?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--unlimited" => options.unlimited = true,
+            "--cache-pages" => options.cache_pages = true,
             "--now" => {
                 let v = value(arg)?;
                 options.now = if v == "wall" {
