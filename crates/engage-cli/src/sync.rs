@@ -64,8 +64,12 @@ pub async fn sync(
         }
     });
     let reporter = Reporter::new(std::io::stderr().is_terminal());
-    let options =
-        SyncOptions { full_refresh, cancel: cancel.clone(), progress: Some(reporter.callback()), buffer: 2 };
+    let options = SyncOptions {
+        full_refresh,
+        cancel: cancel.clone(),
+        progress: Some(reporter.callback()),
+        ..SyncOptions::default()
+    };
     let outcomes = engage_runner::sync_selected(&store, &built, &selection, &options, CONCURRENCY).await?;
     reporter.finish();
     // The unified customers follow the identities just synced; only changes are written.
