@@ -167,7 +167,7 @@ enum Command {
         /// Also serve the HTTP API, the dashboard and /metrics at IP:PORT (see `engage serve`).
         #[arg(long, value_name = "ADDR")]
         serve: Option<std::net::SocketAddr>,
-        /// File holding the API token of --serve (else ENGAGE_API_TOKEN).
+        /// File holding the API token of --serve (else `[server] api_token`, else ENGAGE_API_TOKEN).
         #[arg(long, requires = "serve")]
         api_token_file: Option<PathBuf>,
         /// Run scheduler time this many times faster than wall time (for tests).
@@ -180,11 +180,11 @@ enum Command {
     /// Serve the read-only HTTP API (/api/..., /openapi.json, /healthz) and the dashboard until
     /// SIGINT or SIGTERM. A non-loopback address requires an API token (bearer).
     Serve {
-        /// IP:PORT to listen on.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: std::net::SocketAddr,
-        /// File holding the API token (else ENGAGE_API_TOKEN); every request must then send it
-        /// as `Authorization: Bearer TOKEN`.
+        /// IP:PORT to listen on (else `[server] listen`, else 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// File holding the API token (else `[server] api_token`, else ENGAGE_API_TOKEN); every
+        /// request must then send it as `Authorization: Bearer TOKEN`.
         #[arg(long)]
         api_token_file: Option<PathBuf>,
     },

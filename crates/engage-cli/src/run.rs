@@ -21,7 +21,8 @@ pub struct RunOptions {
     pub metrics_address: Option<SocketAddr>,
     /// Also serves the HTTP API, the dashboard and `/metrics` here (`engage serve`'s server).
     pub serve: Option<SocketAddr>,
-    /// The API token of `serve`, from this file (else `ENGAGE_API_TOKEN`).
+    /// The API token of `serve`, from this file (else `[server] api_token`, else
+    /// `ENGAGE_API_TOKEN`).
     pub api_token_file: Option<std::path::PathBuf>,
     /// Scheduler time runs this many times faster than wall time (tests).
     pub time_scale: Option<f64>,
@@ -34,7 +35,7 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), Failure>
     let config = load(config_path)?;
     // A refused --serve address fails before anything starts.
     if let Some(addr) = options.serve {
-        let token = crate::serve::api_token(options.api_token_file.as_ref())?;
+        let token = crate::serve::api_token(options.api_token_file.as_ref(), &config)?;
         engage_server::check_listen(addr, token.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     let store = Store::open(&store_url(&config, config_path)).await?;

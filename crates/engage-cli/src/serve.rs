@@ -14,12 +14,19 @@ use crate::commands::{Failure, load, store_url};
 /// The environment variable holding the API token.
 pub const TOKEN_ENV: &str = "ENGAGE_API_TOKEN";
 
-/// The API token: from `--api-token-file` (trailing newline dropped), else `ENGAGE_API_TOKEN`.
-pub fn api_token(file: Option<&PathBuf>) -> Result<Option<Secret>, Failure> {
+/// The address `engage serve` listens on without `--listen` or `[server] listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The API token: from `--api-token-file` (trailing newline dropped), else `[server] api_token`
+/// of the configuration, else `ENGAGE_API_TOKEN`.
+pub fn api_token(file: Option<&PathBuf>, config: &Config) -> Result<Option<Secret>, Failure> {
     if let Some(path) = file {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read the API token file {}: {e}", path.display()))?;
         return Ok(Some(Secret::new(text.trim_end_matches(['\r', '\n']))));
+    }
+    if let Some(token) = &config.server.api_token {
+        return Ok(Some(token.clone()));
     }
     Ok(std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()).map(Secret::new))
 }
@@ -34,7 +41,7 @@ pub fn prepare(
     listen: SocketAddr,
     token_file: Option<&PathBuf>,
 ) -> Result<ServerOptions, Failure> {
-    let api_token = api_token(token_file)?;
+    let api_token = api_token(token_file, config)?;
     check_listen(listen, api_token.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let receivers = WebhookConfig::from_config(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let webhooks = if receivers.sendgrid.is_empty() {
@@ -52,12 +59,16 @@ pub fn prepare(
 /// `engage serve`.
 pub async fn serve(
     config_path: &Path,
-    listen: SocketAddr,
+    listen: Option<SocketAddr>,
     token_file: Option<&PathBuf>,
 ) -> Result<(), Failure> {
     let config = load(config_path)?;
+    let listen = match listen.or(config.server.listen) {
+        Some(addr) => addr,
+        None => DEFAULT_LISTEN.parse().map_err(|e| anyhow::anyhow!("{DEFAULT_LISTEN}: {e}"))?,
+    };
     // Checked before the store is opened, so a refused address fails fast and touches nothing.
-    check_listen(listen, api_token(token_file)?.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_listen(listen, api_token(token_file, &config)?.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = Store::open(&store_url(&config, config_path)).await?;
     let options = prepare(store.clone(), &config, listen, token_file)?;
     let secured = options.api_token.is_some();

@@ -582,7 +582,7 @@ fn a_public_address_without_a_token_is_refused() {
         assert_eq!(
             stderr.trim_end(),
             "error: refusing to listen on 0.0.0.0:0 without an API token: anything but a loopback address \
-             requires one (set ENGAGE_API_TOKEN or --api-token-file), or listen on 127.0.0.1",
+             requires one (`[server] api_token`, ENGAGE_API_TOKEN or --api-token-file), or listen on 127.0.0.1",
             "engage {args:?}"
         );
     }
@@ -599,6 +599,49 @@ fn a_public_address_without_a_token_is_refused() {
     assert_eq!(
         String::from_utf8_lossy(&out.stderr).trim_end(),
         "error: the API token must be at least 16 characters long"
+    );
+}
+
+/// `[server]` in engage.toml: `listen` is where `engage serve` listens without `--listen`, and
+/// `api_token` guards every request; a public `listen` without a token is refused.
+#[test]
+fn the_server_section_sets_the_address_and_the_token() {
+    const CONFIG_TOKEN: &str = "config-token-0123456789abcdefghij";
+    let base = std::fs::read_to_string(demo().join("engage.toml")).unwrap();
+    let config = demo().join("server-section.toml");
+    std::fs::write(
+        &config,
+        format!("{base}\n[server]\nlisten = \"127.0.0.1:0\"\napi_token = \"{CONFIG_TOKEN}\"\n"),
+    )
+    .unwrap();
+    let server = Server::start_with(&config, &["serve"], None);
+    assert!(server.addr.ip().is_loopback(), "{}", server.addr);
+    runtime().block_on(async {
+        assert_eq!(get(&server.url("/api/status"), None).await.0, 401);
+        assert_eq!(get(&server.url("/api/status"), Some(TOKEN)).await.0, 401, "the configured token only");
+        let (status, body) = get(&server.url("/api/status"), Some(CONFIG_TOKEN)).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(!body.contains(CONFIG_TOKEN));
+    });
+    assert!(!server.log.lock().unwrap().contains(CONFIG_TOKEN), "the token is not logged");
+    drop(server);
+
+    let public = demo().join("server-public.toml");
+    std::fs::write(&public, format!("{base}\n[server]\nlisten = \"0.0.0.0:0\"\n")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_engage"))
+        .arg("--config")
+        .arg(&public)
+        .arg("serve")
+        .env_remove("ENGAGE_API_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .starts_with("error: refusing to listen on 0.0.0.0:0 without an API token"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 

@@ -18,6 +18,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// `[scheduler]`: how `engage run` schedules syncs.
     pub scheduler: SchedulerConfig,
+    /// `[server]`: how `engage serve` (and `engage run --serve`) serves the API and dashboard.
+    pub server: ServerConfig,
     /// Every `[[connection]]`, in file order.
     pub connections: Vec<ConnectionConfig>,
 }
@@ -29,6 +31,7 @@ impl Config {
         Schema::new(vec![
             StoreConfig::field(),
             SchedulerConfig::field(),
+            ServerConfig::field(),
             Field::optional(
                 CONNECTION,
                 FieldType::TableList(ConnectionConfig::common_schema()),
@@ -259,9 +262,10 @@ fn load(
     let mut options = w.table(root, &doc.span(), "", &[&Config::schema()], Unknown::Reject, &[CONNECTION]);
     let store = build_section(&mut w, root, &mut options);
     let scheduler = build_section(&mut w, root, &mut options);
+    let server = build_section(&mut w, root, &mut options);
     let connections = connections(&mut w, root.get(CONNECTION), kinds);
     if w.errors.is_empty() {
-        Ok(Config { store, scheduler, connections })
+        Ok(Config { store, scheduler, server, connections })
     } else {
         Err(ConfigErrors::sorted(w.errors))
     }
@@ -638,6 +642,50 @@ impl Section for SchedulerConfig {
                 check.error("webhook_url", "expected an http:// or https:// URL");
             }
             config.webhook_url = Some(url);
+        }
+        config
+    }
+}
+
+/// `[server]`: how `engage serve` and `engage run --serve` serve the HTTP API and dashboard.
+/// Command-line flags override it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ServerConfig {
+    /// IP:PORT to listen on (`engage serve` defaults to `127.0.0.1:8080`).
+    pub listen: Option<SocketAddr>,
+    /// The bearer token every request must send; required to listen beyond loopback.
+    pub api_token: Option<Secret>,
+}
+
+impl Section for ServerConfig {
+    const KEY: &'static str = "server";
+    const DOC: &'static str = "How `engage serve` serves the HTTP API and the dashboard.";
+
+    fn schema() -> Schema {
+        Schema::new(vec![
+            Field::optional("listen", FieldType::String, "IP:PORT to listen on (default `127.0.0.1:8080`)."),
+            Field::optional(
+                "api_token",
+                FieldType::Secret,
+                "Bearer token every request must send (`Authorization: Bearer TOKEN`); required to \
+                 listen beyond loopback.",
+            ),
+        ])
+    }
+
+    fn build(mut options: Options, check: &mut Check<'_, '_>) -> Self {
+        let mut config = Self::default();
+        if let Some(OptionValue::String(text)) = options.remove("listen") {
+            match text.parse::<SocketAddr>() {
+                Ok(addr) => config.listen = Some(addr),
+                Err(_) => check.error("listen", "expected IP:PORT, e.g. `127.0.0.1:8080`"),
+            }
+        }
+        if let Some(OptionValue::Secret(token)) = options.remove("api_token") {
+            if token.expose().trim().is_empty() {
+                check.error("api_token", "must not be empty");
+            }
+            config.api_token = Some(token);
         }
         config
     }

@@ -61,7 +61,7 @@ mod walk;
 #[cfg(test)]
 mod tests;
 
-pub use config::{Config, ConnectionConfig, SchedulerConfig, StoreConfig, load_file, load_str};
+pub use config::{Config, ConnectionConfig, SchedulerConfig, ServerConfig, StoreConfig, load_file, load_str};
 pub use env::{Env, ProcessEnv};
 pub use error::{ConfigError, ConfigErrors, EXIT_CONFIG};
 pub use options::{OptionValue, Options};

@@ -394,7 +394,7 @@ kind = "reviews"
 "#;
     assert_eq!(
         errors(text, &[]),
-        "engage.toml:1:1: colour: unknown key `colour`; expected one of `store`, `scheduler`, `connection`\n\
+        "engage.toml:1:1: colour: unknown key `colour`; expected one of `store`, `scheduler`, `server`, `connection`\n\
          engage.toml:3:1: store.uri: unknown key `uri`; did you mean `url`?\n\
          engage.toml:4:1: connection[0].name: missing required key `name`\n\
          engage.toml:7:8: connection[1].name: a connection name must be 1 to 64 characters of a-z, 0-9, `_` or `-`\n\
@@ -763,5 +763,24 @@ schedule = "15m"
          engage.toml:15:84: connection[1].schedule.streams.users.evry: unknown key `evry`; did you mean `every`?\n\
          engage.toml:15:103: connection[1].schedule.streams.t: expected a table, found an integer\n\
          engage.toml:20:12: connection[2].schedule: expected a table, found a string"
+    );
+}
+
+#[test]
+fn server_section() {
+    let config = load(
+        "[server]\nlisten = \"127.0.0.1:8181\"\napi_token = \"${TOKEN}\"\n",
+        &[("TOKEN", "0123456789abcdef-token")],
+    )
+    .unwrap();
+    assert_eq!(config.server.listen, Some("127.0.0.1:8181".parse().unwrap()));
+    assert_eq!(config.server.api_token.as_ref().map(|t| t.expose()), Some("0123456789abcdef-token"));
+    assert!(!format!("{config:?}").contains("0123456789abcdef-token"), "the token stays out of Debug");
+    assert_eq!(load("", &[]).unwrap().server, ServerConfig::default());
+    assert_eq!(
+        errors("[server]\nlisten = \"everywhere\"\napi_token = \"\"\nport = 80\n", &[]),
+        "engage.toml:2:10: server.listen: expected IP:PORT, e.g. `127.0.0.1:8080`\n\
+         engage.toml:3:13: server.api_token: must not be empty\n\
+         engage.toml:4:1: server.port: unknown key `port`; expected one of `listen`, `api_token`, `api_token_file`"
     );
 }

@@ -67,7 +67,7 @@ pub enum ServeError {
     /// A non-loopback address without a token.
     #[error(
         "refusing to listen on {0} without an API token: anything but a loopback address \
-         requires one (set ENGAGE_API_TOKEN or --api-token-file), or listen on 127.0.0.1"
+         requires one (`[server] api_token`, ENGAGE_API_TOKEN or --api-token-file), or listen on 127.0.0.1"
     )]
     TokenRequired(SocketAddr),
     /// A token that is empty or too short to be one.
