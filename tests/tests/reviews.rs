@@ -444,12 +444,16 @@ async fn google_business_completeness_and_deletions(backend: Backend) {
     let name = sim.simulator().name_of(gone).unwrap();
     assert!(sim.simulator().remove(sim.control(), gone));
     sync(&store, c.as_ref()).await;
-    assert!(!stored(&store).await[&name].deleted, "an incremental pass cannot tell");
+    let before = stored(&store).await[&name].clone();
+    assert!(!before.deleted, "an incremental pass cannot tell");
+    assert!(before.body.is_some());
     clock.set(sim.now() + DAY + 60);
     sync(&store, c.as_ref()).await;
     let after = stored(&store).await;
     assert!(after[&name].deleted);
     assert_eq!(after.values().filter(|r| r.deleted).count(), 1);
+    // Google keeps nothing of it; Engage keeps what it had.
+    assert_eq!(Stored { deleted: false, ..after[&name].clone() }, before);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -471,6 +475,8 @@ async fn trustpilot_pages_until_an_empty_page(backend: Backend) {
     let tp = sim.simulator();
     let gone = tp.created_within(sim.control(), 400)[5];
     let id = tp.id_of(gone).unwrap();
+    let before = stored(&store).await[&id].clone();
+    assert!(before.body.is_some());
     assert!(tp.remove(sim.control(), gone));
     let clock = TestClock::at(sim.now() + DAY + 60);
     let c = connector("trustpilot", &sim.base_url(), &options, &clock);
@@ -478,6 +484,7 @@ async fn trustpilot_pages_until_an_empty_page(backend: Backend) {
     let held = stored(&store).await;
     assert!(held[&id].deleted);
     assert_eq!(held.values().filter(|r| r.deleted).count(), 1);
+    assert_eq!(Stored { deleted: false, ..held[&id].clone() }, before, "the review's content stays");
 }
 
 macro_rules! on_both_backends {

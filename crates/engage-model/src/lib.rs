@@ -25,6 +25,9 @@ pub struct Record {
     pub raw: Box<RawValue>,
     /// When the source deleted the record, if it did.
     pub deleted_at: Option<Timestamp>,
+    /// A deletion that does not say what the record held (see [`Record::tombstone`]).
+    #[serde(default)]
+    pub tombstone: bool,
     /// The unified entity.
     pub entity: Entity,
 }
@@ -32,7 +35,19 @@ pub struct Record {
 impl Record {
     /// Builds a record from its source id, raw payload and entity (not deleted).
     pub fn new(source_id: impl Into<String>, raw: Box<RawValue>, entity: impl Into<Entity>) -> Self {
-        Self { source_id: source_id.into(), raw, deleted_at: None, entity: entity.into() }
+        Self { source_id: source_id.into(), raw, deleted_at: None, tombstone: false, entity: entity.into() }
+    }
+
+    /// A record the source deleted without saying what it held (a review missing from a full
+    /// listing): the store marks the row it already has deleted at `at` and keeps its content;
+    /// only a record it never had is stored from this one's `raw` and `entity`.
+    pub fn tombstone(
+        source_id: impl Into<String>,
+        raw: Box<RawValue>,
+        entity: impl Into<Entity>,
+        at: Timestamp,
+    ) -> Self {
+        Self { tombstone: true, ..Self::new(source_id, raw, entity).deleted(at) }
     }
 
     /// Marks the record deleted at `at`.

@@ -79,6 +79,42 @@ pub(crate) async fn commit_page(
     let mut stats = CommitStats::default();
     let mut tx = pool.begin().await?;
     for (kind, records) in groups {
+        let mut upserts: Vec<&Record> = Vec::with_capacity(records.len());
+        for record in records {
+            if !record.tombstone {
+                upserts.push(record);
+                continue;
+            }
+            // A deletion without content: mark the stored row, keep what it says.
+            let table = kind.table();
+            let key = "connection = $1 AND stream = $2 AND source_id = $3";
+            let source_id = without_nul(record.source_id.clone());
+            let marked = sqlx::query(&format!(
+                "UPDATE {table} SET deleted_at = $4, last_seen_at = $5 WHERE {key} AND deleted_at IS NULL"
+            ))
+            .bind(connection)
+            .bind(stream)
+            .bind(&source_id)
+            .bind(record.deleted_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            stats.written += marked;
+            let stored: Option<i32> = sqlx::query_scalar(&format!("SELECT 1 FROM {table} WHERE {key}"))
+                .bind(connection)
+                .bind(stream)
+                .bind(&source_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if stored.is_none() {
+                upserts.push(record);
+            }
+        }
+        let records = &upserts;
+        if records.is_empty() {
+            continue;
+        }
         let n = records.len();
         let mut names: Vec<&'static str> = Vec::new();
         let mut columns: Vec<Column> = Vec::new();

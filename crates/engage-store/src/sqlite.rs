@@ -23,6 +23,41 @@ pub(crate) async fn commit_page(
     let mut stats = CommitStats::default();
     let mut tx = pool.begin().await?;
     for (kind, records) in groups {
+        let mut upserts: Vec<&Record> = Vec::with_capacity(records.len());
+        for record in records {
+            if !record.tombstone {
+                upserts.push(record);
+                continue;
+            }
+            // A deletion without content: mark the stored row, keep what it says.
+            let table = kind.table();
+            let key = "connection = ? AND stream = ? AND source_id = ?";
+            let marked = sqlx::query(&format!(
+                "UPDATE {table} SET deleted_at = ?, last_seen_at = ? WHERE {key} AND deleted_at IS NULL"
+            ))
+            .bind(record.deleted_at.as_ref().map(sqlite_time))
+            .bind(now_text.as_str())
+            .bind(connection)
+            .bind(stream)
+            .bind(record.source_id.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            stats.written += marked;
+            let stored: Option<i64> = sqlx::query_scalar(&format!("SELECT 1 FROM {table} WHERE {key}"))
+                .bind(connection)
+                .bind(stream)
+                .bind(record.source_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if stored.is_none() {
+                upserts.push(record);
+            }
+        }
+        let records = &upserts;
+        if records.is_empty() {
+            continue;
+        }
         let rows: Vec<Vec<(&'static str, Value)>> =
             records.iter().map(|r| entity_columns(&r.entity)).collect();
         let names: Vec<&str> = rows[0].iter().map(|(name, _)| *name).collect();

@@ -15,6 +15,7 @@ engage_store::on_both_backends!(
     changed_records_are_updated_and_keep_first_seen,
     later_duplicate_in_a_page_wins,
     deletions_are_recorded,
+    a_tombstone_marks_the_stored_row_and_keeps_its_content,
     quarantine_keeps_reason_once,
     every_entity_kind_lands_in_its_table,
     tables_have_the_documented_columns,
@@ -124,6 +125,59 @@ async fn deletions_are_recorded(backend: Backend) {
     assert_eq!(stats.written, 1);
     let rows = query_read_only(&t.url, "SELECT deleted_at FROM tickets").await.unwrap().rows;
     assert_eq!(rows, vec![vec![json!("2023-11-20T17:06:40.000000Z")]]);
+}
+
+/// A deletion that does not say what the record held marks the stored row deleted (its first
+/// deletion time) and keeps its columns and raw payload; one for a record never stored is stored
+/// as given.
+async fn a_tombstone_marks_the_stored_row_and_keeps_its_content(backend: Backend) {
+    let t = fresh_store(backend).await;
+    let commit = |records: Vec<Record>| {
+        let store = t.store.clone();
+        async move {
+            store
+                .commit_page("c", "tickets", PageWrite { records: &records, ..Default::default() })
+                .await
+                .unwrap()
+        }
+    };
+    let tombstone = |id: &str, secs: i64| {
+        Record::tombstone(id, raw_json(&format!(r#"{{"id":"{id}"}}"#)).unwrap(), Ticket::default(), at(secs))
+    };
+    let rows = || async {
+        query_read_only(
+            &t.url,
+            "SELECT source_id, subject, replies, raw, deleted_at FROM tickets ORDER BY source_id",
+        )
+        .await
+        .unwrap()
+        .rows
+    };
+    commit(vec![sample_ticket("1", 3, 200)]).await;
+    let before = rows().await;
+
+    let stats = commit(vec![tombstone("1", 1_700_500_000), tombstone("9", 1_700_500_000)]).await;
+    assert_eq!((stats.written, stats.unchanged), (2, 0));
+    let after = rows().await;
+    assert_eq!(after[0][..4], before[0][..4], "subject, replies and raw stay");
+    assert_eq!(after[0][4], json!("2023-11-20T17:06:40.000000Z"));
+    assert_eq!(
+        after[1],
+        vec![json!("9"), json!(null), json!(null), after[1][3].clone(), json!("2023-11-20T17:06:40.000000Z")]
+    );
+    let raw = |v: &serde_json::Value| match v {
+        serde_json::Value::String(text) => serde_json::from_str::<serde_json::Value>(text).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(raw(&after[1][3]), json!({"id": "9"}));
+
+    // Told again later: nothing changes, the first deletion time stays.
+    let stats = commit(vec![tombstone("1", 1_700_600_000)]).await;
+    assert_eq!((stats.written, stats.unchanged), (0, 1));
+    assert_eq!(rows().await, after);
+    // Sent again by the source, undeleted: a normal record replaces the row.
+    commit(vec![sample_ticket("1", 4, 200)]).await;
+    assert_eq!(rows().await[0][2..], [json!(4), rows().await[0][3].clone(), json!(null)]);
 }
 
 async fn quarantine_keeps_reason_once(backend: Backend) {

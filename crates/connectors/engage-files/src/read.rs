@@ -416,7 +416,7 @@ impl Run {
             Err(reason) => return quarantine(page, Some(id), reason),
         };
         match raw_json(&raw) {
-            Ok(raw) => page.records.push(Record { source_id: id, raw, deleted_at, entity }),
+            Ok(raw) => page.records.push(Record { source_id: id, raw, deleted_at, tombstone: false, entity }),
             Err(e) => quarantine(page, Some(id), format!("not valid JSON: {e}")),
         }
     }

@@ -164,13 +164,14 @@ pub fn reviews(items: &[Box<RawValue>], location: &str, languages: &[String]) ->
 }
 
 /// A review that disappeared from a full listing: deleted at `at`. Google keeps nothing of it,
-/// so the record carries its name, platform and location only.
+/// so the record carries its name, platform and location only, as a tombstone: the store keeps
+/// what it already holds of the review and marks it deleted.
 pub fn deleted(name: &str, location: &str, at: DateTime<Utc>) -> Record {
     let raw = serde_json::json!({ "name": name }).to_string();
     let raw = raw_json(&raw).or_else(|_| raw_json("{}")).unwrap_or_else(|_| RawValue::NULL.to_owned());
     let entity =
         Review { platform: PLATFORM.to_owned(), location: Some(location.to_owned()), ..Review::default() };
-    Record::new(name, raw, entity).deleted(at)
+    Record::tombstone(name, raw, entity, at)
 }
 
 #[cfg(test)]

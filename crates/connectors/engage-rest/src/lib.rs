@@ -512,7 +512,7 @@ impl Rest {
             let mapped = def.mapping.map(record).and_then(|entity| {
                 let deleted_at = def.mapping.deleted_at(record, now)?;
                 let raw = raw_json(&raw).map_err(|e| format!("not valid JSON: {e}"))?;
-                Ok(Record { source_id: id.clone(), raw, deleted_at, entity })
+                Ok(Record { source_id: id.clone(), raw, deleted_at, tombstone: false, entity })
             });
             match mapped {
                 Ok(record) => page.records.push(record),

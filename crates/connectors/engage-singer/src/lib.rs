@@ -531,7 +531,7 @@ impl Tap {
                 let mapped = self.def.mapping.map(&record).and_then(|entity| {
                     let deleted_at = self.def.mapping.deleted_at(&record, (self.now)())?;
                     let raw = raw_json(&raw).map_err(|e| format!("not valid JSON: {e}"))?;
-                    Ok(Record { source_id: id.clone(), raw, deleted_at, entity })
+                    Ok(Record { source_id: id.clone(), raw, deleted_at, tombstone: false, entity })
                 });
                 match mapped {
                     Ok(record) => page.records.push(record),

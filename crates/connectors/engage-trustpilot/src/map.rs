@@ -145,13 +145,14 @@ pub fn reviews(items: &[Box<RawValue>], unit: &str, languages: &[String]) -> Map
 }
 
 /// A review that disappeared from a full listing: deleted at `at`, with its id, platform and
-/// business unit only.
+/// business unit only, as a tombstone: the store keeps what it already holds of the review and
+/// marks it deleted.
 pub fn deleted(id: &str, unit: &str, at: DateTime<Utc>) -> Record {
     let raw = serde_json::json!({ "id": id }).to_string();
     let raw = raw_json(&raw).unwrap_or_else(|_| RawValue::NULL.to_owned());
     let entity =
         Review { platform: PLATFORM.to_owned(), location: Some(unit.to_owned()), ..Review::default() };
-    Record::new(id, raw, entity).deleted(at)
+    Record::tombstone(id, raw, entity, at)
 }
 
 #[cfg(test)]
