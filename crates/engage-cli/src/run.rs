@@ -34,10 +34,14 @@ pub struct RunOptions {
 pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), Failure> {
     let config = load(config_path)?;
     // A refused --serve address fails before anything starts.
-    if let Some(addr) = options.serve {
-        let token = crate::serve::api_token(options.api_token_file.as_ref(), &config)?;
-        engage_server::check_listen(addr, token.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    }
+    let api_token = match options.serve {
+        Some(addr) => {
+            let token = crate::serve::api_token(options.api_token_file.as_ref(), &config)?;
+            engage_server::check_listen(addr, token.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+            token
+        }
+        None => None,
+    };
     let store = Store::open(&store_url(&config, config_path)).await?;
     let connections = engage_runner::build_connections(&config, &BuildOptions::default())?;
     let clock = match options.time_scale {
@@ -63,8 +67,7 @@ pub async fn run(config_path: &Path, options: RunOptions) -> Result<(), Failure>
     };
     let api = match options.serve {
         Some(addr) => {
-            let mut server =
-                crate::serve::prepare(store.clone(), &config, addr, options.api_token_file.as_ref())?;
+            let mut server = crate::serve::prepare(store.clone(), &config, api_token)?;
             let observed = scheduler.observed();
             server.prometheus = Some(std::sync::Arc::new(move || observed.metrics.render()));
             let (bound, task) = engage_server::serve(addr, server, stop_server.clone())

@@ -31,18 +31,11 @@ pub fn api_token(file: Option<&PathBuf>, config: &Config) -> Result<Option<Secre
     Ok(std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()).map(Secret::new))
 }
 
-/// The options shared by `engage serve` and `engage run --serve`, checked before anything
-/// else starts: a non-loopback address without a token is refused. The SendGrid Event Webhook
+/// The options shared by `engage serve` and `engage run --serve` (whose callers have checked
+/// `listen` against `api_token` with [`check_listen`] before opening anything). The SendGrid Event Webhook
 /// receivers of the configuration's `sendgrid` connections are mounted under
 /// `/webhooks/sendgrid/CONNECTION` (they verify SendGrid's signature, not the bearer token).
-pub fn prepare(
-    store: Store,
-    config: &Config,
-    listen: SocketAddr,
-    token_file: Option<&PathBuf>,
-) -> Result<ServerOptions, Failure> {
-    let api_token = api_token(token_file, config)?;
-    check_listen(listen, api_token.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+pub fn prepare(store: Store, config: &Config, api_token: Option<Secret>) -> Result<ServerOptions, Failure> {
     let receivers = WebhookConfig::from_config(config).map_err(|e| anyhow::anyhow!("{e}"))?;
     let webhooks = if receivers.sendgrid.is_empty() {
         None
@@ -68,9 +61,10 @@ pub async fn serve(
         None => DEFAULT_LISTEN.parse().map_err(|e| anyhow::anyhow!("{DEFAULT_LISTEN}: {e}"))?,
     };
     // Checked before the store is opened, so a refused address fails fast and touches nothing.
-    check_listen(listen, api_token(token_file, &config)?.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let token = api_token(token_file, &config)?;
+    check_listen(listen, token.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let store = Store::open(&store_url(&config, config_path)).await?;
-    let options = prepare(store.clone(), &config, listen, token_file)?;
+    let options = prepare(store.clone(), &config, token)?;
     let secured = options.api_token.is_some();
     let stop = CancellationToken::new();
     spawn_signal_handler(stop.clone());

@@ -237,6 +237,28 @@ pub(crate) fn reply(items: &mut [Item], index: usize, at: i64, bumps_update: boo
     true
 }
 
+/// Indices of listed generated reviews created within `days` before `now`.
+pub(crate) fn created_within(items: &[Item], now: i64, days: i64) -> Vec<usize> {
+    (0..items.len())
+        .filter(|&i| {
+            let it = &items[i];
+            it.visible() && it.fixture.is_none() && now - it.created <= days * DAY
+        })
+        .collect()
+}
+
+/// Takes generated review `index` down at `at`: it disappears from every listing. `false` for
+/// an unknown or fixed review.
+pub(crate) fn remove(items: &mut [Item], index: usize, at: i64) -> bool {
+    match items.get_mut(index).filter(|i| i.fixture.is_none()) {
+        Some(item) => {
+            item.removed = Some(at);
+            true
+        }
+        None => false,
+    }
+}
+
 /// A new review in language `code` at `at` (for tests that need a given language); returns its
 /// index, or `None` for a language the phrase bank does not have.
 pub(crate) fn add(items: &mut Vec<Item>, group: usize, code: &str, rating: u8, at: i64) -> Option<usize> {

@@ -204,14 +204,7 @@ impl GoogleBusiness {
 
     /// Indices of listed generated reviews created within `days` before the clock.
     pub fn created_within(&self, control: &Control, days: i64) -> Vec<usize> {
-        let now = control.now();
-        let items = self.read();
-        (0..items.len())
-            .filter(|&i| {
-                let it = &items[i];
-                it.visible() && it.fixture.is_none() && now - it.created <= days * review_sites::DAY
-            })
-            .collect()
+        review_sites::created_within(&self.read(), control.now(), days)
     }
 
     /// The owner replies to (or edits the reply of) review `index` now; the review's own
@@ -222,13 +215,7 @@ impl GoogleBusiness {
 
     /// Takes review `index` down: it disappears from every listing.
     pub fn remove(&self, control: &Control, index: usize) -> bool {
-        match self.write().get_mut(index).filter(|i| i.fixture.is_none()) {
-            Some(item) => {
-                item.removed = Some(control.now());
-                true
-            }
-            None => false,
-        }
+        review_sites::remove(&mut self.write(), index, control.now())
     }
 
     /// A new review in language `code` at location `location` (1.. are the generated ones),
